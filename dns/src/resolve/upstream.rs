@@ -1,0 +1,317 @@
+//! Forwarding to upstream resolvers over UDP, TCP, TLS and HTTPS, in order,
+//! with per-upstream health.
+//!
+//! An upstream that fails is marked down and skipped for a back-off period;
+//! the first query after the back-off is its health probe. When every
+//! upstream is down they are all tried anyway: a stale "down" mark must
+//! never be the reason the house has no DNS.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query};
+use hickory_resolver::net::client::Client;
+use hickory_resolver::net::h2::HttpsClientStream;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::tcp::TcpClientStream;
+use hickory_resolver::net::udp::UdpClientStream;
+use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+use crate::error::DnsError;
+use crate::settings::{Protocol, UPSTREAM_TIMEOUT, Upstream};
+
+/// How long a failed upstream is skipped before it is probed again.
+const DOWN_BACKOFF: Duration = Duration::from_secs(5);
+
+type DnsClient = Client<TokioRuntimeProvider>;
+
+/// Health of one upstream as shown by `routerctl status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamStatus {
+    pub upstream: String,
+    pub healthy: bool,
+    pub queries: u64,
+    pub failures: u64,
+    pub consecutive_failures: u32,
+    pub last_rtt_ms: Option<f64>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    queries: u64,
+    failures: u64,
+    consecutive_failures: u32,
+    down_until: Option<Instant>,
+    last_rtt: Option<Duration>,
+    last_error: Option<String>,
+}
+
+struct Endpoint {
+    config: Upstream,
+    tls: Option<Arc<ClientConfig>>,
+    /// Connected client for stream transports, reused across queries.
+    client: tokio::sync::Mutex<Option<DnsClient>>,
+    health: Mutex<Health>,
+}
+
+/// An ordered list of upstreams.
+pub struct UpstreamSet {
+    endpoints: Vec<Endpoint>,
+}
+
+impl std::fmt::Debug for UpstreamSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let labels: Vec<String> = self.endpoints.iter().map(|e| e.config.label()).collect();
+        f.debug_struct("UpstreamSet")
+            .field("upstreams", &labels)
+            .finish()
+    }
+}
+
+/// Why forwarding failed: every upstream was tried.
+#[derive(Debug)]
+pub struct AllUpstreamsFailed;
+
+impl UpstreamSet {
+    pub fn new(upstreams: &[Upstream]) -> Result<Self, DnsError> {
+        let endpoints = upstreams
+            .iter()
+            .map(|config| {
+                let tls = match config.protocol {
+                    Protocol::Tls | Protocol::Https => Some(tls_config(config)?),
+                    Protocol::Udp | Protocol::Tcp => None,
+                };
+                Ok(Endpoint {
+                    config: config.clone(),
+                    tls,
+                    client: tokio::sync::Mutex::new(None),
+                    health: Mutex::new(Health::default()),
+                })
+            })
+            .collect::<Result<Vec<_>, DnsError>>()?;
+        Ok(Self { endpoints })
+    }
+
+    pub fn status(&self) -> Vec<UpstreamStatus> {
+        let now = Instant::now();
+        self.endpoints
+            .iter()
+            .map(|endpoint| {
+                let health = lock(&endpoint.health);
+                UpstreamStatus {
+                    upstream: endpoint.config.label(),
+                    healthy: health.down_until.is_none_or(|until| until <= now)
+                        && health.consecutive_failures == 0,
+                    queries: health.queries,
+                    failures: health.failures,
+                    consecutive_failures: health.consecutive_failures,
+                    last_rtt_ms: health.last_rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    last_error: health.last_error.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Sends `query` to the first upstream that answers.
+    pub async fn forward(
+        &self,
+        query: &Query,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+    ) -> Result<Message, AllUpstreamsFailed> {
+        let now = Instant::now();
+        let up: Vec<&Endpoint> = self
+            .endpoints
+            .iter()
+            .filter(|e| lock(&e.health).down_until.is_none_or(|until| until <= now))
+            .collect();
+        let order = if up.is_empty() {
+            self.endpoints.iter().collect()
+        } else {
+            up
+        };
+        for endpoint in order {
+            let started = Instant::now();
+            let result = tokio::time::timeout(
+                UPSTREAM_TIMEOUT,
+                endpoint.exchange(query, dnssec_ok, checking_disabled),
+            )
+            .await
+            .unwrap_or_else(|_| Err("timed out".to_string()));
+            let succeeded = {
+                let mut health = lock(&endpoint.health);
+                health.queries += 1;
+                match &result {
+                    Ok(_) => {
+                        if health.consecutive_failures > 0 {
+                            info!(upstream = %endpoint.config.label(), "upstream answers again");
+                        }
+                        health.consecutive_failures = 0;
+                        health.down_until = None;
+                        health.last_rtt = Some(started.elapsed());
+                        true
+                    }
+                    Err(error) => {
+                        health.failures += 1;
+                        health.consecutive_failures += 1;
+                        health.down_until = Some(Instant::now() + DOWN_BACKOFF);
+                        warn!(upstream = %endpoint.config.label(), %error, "upstream failed, trying the next");
+                        health.last_error = Some(error.clone());
+                        false
+                    }
+                }
+            };
+            match result {
+                Ok(message) if succeeded => return Ok(message),
+                _ => {
+                    // A broken stream connection is rebuilt on next use.
+                    *endpoint.client.lock().await = None;
+                }
+            }
+        }
+        Err(AllUpstreamsFailed)
+    }
+}
+
+impl Endpoint {
+    async fn exchange(
+        &self,
+        query: &Query,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+    ) -> Result<Message, String> {
+        let mut message = Message::query();
+        message.add_query(query.clone());
+        message.metadata.recursion_desired = true;
+        message.metadata.checking_disabled = checking_disabled;
+        let mut options = DnsRequestOptions::default();
+        options.use_edns = true;
+        options.edns_set_dnssec_ok = dnssec_ok;
+        options.recursion_desired = true;
+        let request = DnsRequest::new(message, options);
+
+        let client = self.client().await?;
+        let response = client
+            .send(request.clone())
+            .first_answer()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_message();
+        if response.metadata.truncation && self.config.protocol == Protocol::Udp {
+            debug!(upstream = %self.config.label(), "truncated, retrying over TCP");
+            let tcp = connect(&self.config, Protocol::Tcp, None).await?;
+            return tcp
+                .send(request)
+                .first_answer()
+                .await
+                .map(|r| r.into_message())
+                .map_err(|e| e.to_string());
+        }
+        Ok(response)
+    }
+
+    async fn client(&self) -> Result<DnsClient, String> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = connect(&self.config, self.config.protocol, self.tls.clone()).await?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+}
+
+async fn connect(
+    config: &Upstream,
+    protocol: Protocol,
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<DnsClient, String> {
+    let provider = TokioRuntimeProvider::default();
+    let addr = config.address;
+    let server_name = config
+        .tls_name
+        .clone()
+        .unwrap_or_else(|| addr.ip().to_string());
+    match (protocol, tls) {
+        (Protocol::Udp, _) => {
+            let stream = UdpClientStream::builder(addr, provider)
+                .with_timeout(Some(UPSTREAM_TIMEOUT))
+                .build();
+            let (client, background) = Client::from_sender(stream);
+            tokio::spawn(background);
+            Ok(client)
+        }
+        (Protocol::Tcp, _) => {
+            let (stream, handle) =
+                TcpClientStream::new(addr, None, Some(UPSTREAM_TIMEOUT), provider);
+            let stream = stream.await.map_err(|e| e.to_string())?;
+            let (client, background) = Client::with_timeout(stream, handle, UPSTREAM_TIMEOUT);
+            tokio::spawn(background);
+            Ok(client)
+        }
+        (Protocol::Tls, Some(tls)) => {
+            let name = rustls_pki_types::ServerName::try_from(server_name)
+                .map_err(|e| format!("bad TLS name: {e}"))?;
+            let (stream, handle) =
+                hickory_resolver::net::tls::tls_client_connect(addr, name, tls, provider);
+            let stream = stream.await.map_err(|e| e.to_string())?;
+            let (client, background) = Client::with_timeout(stream, handle, UPSTREAM_TIMEOUT);
+            tokio::spawn(background);
+            Ok(client)
+        }
+        (Protocol::Https, Some(tls)) => {
+            let mut builder = HttpsClientStream::builder(tls, provider);
+            builder.request_timeout(UPSTREAM_TIMEOUT);
+            let stream = builder
+                .build(addr, server_name.into(), "/dns-query".into())
+                .await
+                .map_err(|e| e.to_string())?;
+            let (client, background) = Client::from_sender(stream);
+            tokio::spawn(background);
+            Ok(client)
+        }
+        (Protocol::Tls | Protocol::Https, None) => Err("TLS not configured".into()),
+    }
+}
+
+fn tls_config(upstream: &Upstream) -> Result<Arc<ClientConfig>, DnsError> {
+    let tls_error = |reason: String| DnsError::Tls {
+        upstream: upstream.label(),
+        reason,
+    };
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &upstream.ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| tls_error(format!("{}: {e}", path.display())))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| tls_error(format!("{}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| tls_error(format!("{}: {e}", path.display())))?;
+        }
+    }
+    let provider = Arc::new(hickory_resolver::net::tls::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_error(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    if upstream.protocol == Protocol::Https {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    }
+    Ok(Arc::new(config))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain counters behind: still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

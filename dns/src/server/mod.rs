@@ -1,0 +1,74 @@
+//! The serving side: sockets, workers and the service that owns them.
+
+pub mod sys;
+pub mod tcp;
+pub mod udp;
+
+mod service;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::fastpath::answer::CachedAnswer;
+
+pub use service::{DnsService, DnsStatus};
+
+/// Why a job was sent to the dispatcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// A client waits for the answer.
+    Client,
+    /// Refresh a popular entry before it expires; nobody waits.
+    Prefetch,
+}
+
+/// Where the answer to a job goes.
+#[derive(Debug)]
+pub enum Reply {
+    Udp {
+        socket: Arc<UdpSocket>,
+        peer: SocketAddr,
+    },
+    Tcp(tokio::sync::oneshot::Sender<Vec<u8>>),
+    None,
+}
+
+impl Reply {
+    pub fn send(self, response: Vec<u8>) {
+        match self {
+            // UDP is best effort: a failed send is a lost packet, and the
+            // client retries.
+            Reply::Udp { socket, peer } => {
+                let _ = socket.send_to(&response, peer);
+            }
+            Reply::Tcp(sender) => {
+                let _ = sender.send(response);
+            }
+            Reply::None => {}
+        }
+    }
+}
+
+/// A miss handed from a worker or a TCP connection to the dispatcher.
+#[derive(Debug)]
+pub struct Job {
+    /// Cache key of the question (see [`crate::fastpath::wire::cache_key`]).
+    pub key: Box<[u8]>,
+    /// The client's query as received.
+    pub packet: Box<[u8]>,
+    pub kind: JobKind,
+    /// An expired entry the worker holds, for RFC 8767 serve-stale.
+    pub stale: Option<Arc<CachedAnswer>>,
+    pub reply: Reply,
+    /// The largest UDP payload we send; 0 for TCP.
+    pub max_udp: u16,
+    pub received: Instant,
+}
+
+/// What the dispatcher tells a worker between batches.
+#[derive(Debug)]
+pub enum WorkerMessage {
+    Insert(Arc<[u8]>, Arc<CachedAnswer>),
+    Settings(Box<udp::WorkerSettings>),
+}

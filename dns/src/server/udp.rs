@@ -1,0 +1,307 @@
+//! UDP workers: one OS thread per core, each with its own SO_REUSEPORT
+//! socket per listen address and its own cache replica.
+//!
+//! A worker answers cache hits, refusals and malformed packets itself, in
+//! batches, without locks or allocation; it hands misses to the dispatcher
+//! and receives the dispatcher's new cache entries through its inbox.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tracing::{debug, warn};
+
+use super::sys::{RecvBatch, SendBatch};
+use super::{Job, JobKind, Reply, WorkerMessage};
+use crate::error::DnsError;
+use crate::fastpath::acl::AllowList;
+use crate::fastpath::cache::{Lookup, WorkerCache};
+use crate::fastpath::ratelimit::RateLimiter;
+use crate::fastpath::wire::{self, KeyBuf, QueryView};
+use crate::fastpath::{answer, synth};
+use crate::stats::{Outcome, WorkerStats, bump};
+
+/// How long a worker blocks in `recvmmsg` before it looks at its inbox and
+/// the shutdown flag. Cache entries reach idle workers this late at most.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Query type ANY, answered minimally (RFC 8482).
+const QTYPE_ANY: u16 = 255;
+/// Cache entries examined per idle wake-up.
+const IDLE_SWEEP: usize = 2048;
+/// Clients tracked by one worker's rate limiter.
+const RATE_LIMIT_CLIENTS: usize = 65_536;
+
+/// Opens one UDP socket bound with SO_REUSEPORT, so that every worker can
+/// bind the same address and the kernel spreads clients across them.
+pub fn bind(addr: SocketAddr) -> Result<UdpSocket, DnsError> {
+    let bind_error = |source| DnsError::Bind {
+        transport: "UDP",
+        addr,
+        source,
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(bind_error)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(bind_error)?;
+    }
+    socket.set_reuse_port(true).map_err(bind_error)?;
+    socket.set_reuse_address(true).map_err(bind_error)?;
+    // Room for bursts while a worker is busy; the kernel clamps to rmem_max.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket
+        .set_read_timeout(Some(POLL_INTERVAL))
+        .map_err(bind_error)?;
+    socket.bind(&addr.into()).map_err(bind_error)?;
+    Ok(socket.into())
+}
+
+/// Per-worker settings that a reload may change.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub allow: AllowList,
+    pub rate_limit_qps: u32,
+    pub rate_limit_burst: u32,
+    pub max_udp_payload: u16,
+    pub prefetch: bool,
+    pub serve_stale: bool,
+}
+
+/// Everything one worker thread owns.
+#[allow(missing_debug_implementations)] // reason: holds channels and a cache; nothing useful to print
+pub struct Worker {
+    pub socket: Arc<UdpSocket>,
+    pub index: usize,
+    pub settings: WorkerSettings,
+    pub cache: WorkerCache,
+    pub inbox: Receiver<WorkerMessage>,
+    pub jobs: tokio::sync::mpsc::Sender<Job>,
+    pub stats: Arc<crate::stats::Stats>,
+    pub shutdown: Arc<AtomicBool>,
+}
+
+impl Worker {
+    /// The worker loop; returns when the shutdown flag is set or the
+    /// dispatcher is gone.
+    pub fn run(mut self) {
+        let mut recv = RecvBatch::new();
+        let mut send = SendBatch::new();
+        let mut key = KeyBuf::default();
+        let mut limiter = RateLimiter::new(
+            self.settings.rate_limit_qps,
+            self.settings.rate_limit_burst,
+            RATE_LIMIT_CLIENTS,
+        );
+        let stats = Arc::clone(&self.stats);
+        let Some(my_stats) = stats.workers.get(self.index) else {
+            return;
+        };
+        while !self.shutdown.load(Ordering::Relaxed) {
+            if !self.drain_inbox(&mut limiter) {
+                return;
+            }
+            match recv.recv(&self.socket) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    // Idle: reclaim some expired entries without a full scan.
+                    self.cache.sweep(Instant::now(), IDLE_SWEEP);
+                    continue;
+                }
+                Err(e) => {
+                    warn!(error = %e, worker = self.index, "UDP receive failed");
+                    std::thread::sleep(POLL_INTERVAL);
+                    continue;
+                }
+            }
+            let now = Instant::now();
+            for i in 0..recv.len() {
+                let Some((packet, peer)) = recv.packet(i) else {
+                    continue;
+                };
+                bump(&my_stats.udp_queries, 1);
+                self.handle(
+                    packet,
+                    peer,
+                    now,
+                    &mut key,
+                    &mut limiter,
+                    &mut send,
+                    my_stats,
+                );
+            }
+            let answered = send.len() as u64;
+            if let Err(e) = send.flush(&self.socket) {
+                debug!(error = %e, "some UDP answers could not be sent");
+            }
+            if answered > 0 {
+                my_stats.observe_latency(now.elapsed(), answered);
+            }
+        }
+    }
+
+    /// Applies cache entries and settings from the dispatcher. Returns false
+    /// when the dispatcher has gone away.
+    fn drain_inbox(&mut self, limiter: &mut RateLimiter) -> bool {
+        loop {
+            match self.inbox.try_recv() {
+                Ok(WorkerMessage::Insert(key, answer)) => {
+                    self.cache.insert(Box::from(&key[..]), answer);
+                }
+                Ok(WorkerMessage::Settings(settings)) => {
+                    *limiter = RateLimiter::new(
+                        settings.rate_limit_qps,
+                        settings.rate_limit_burst,
+                        RATE_LIMIT_CLIENTS,
+                    );
+                    self.settings = *settings;
+                }
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // reason: the hot path passes its scratch state explicitly
+    fn handle(
+        &mut self,
+        packet: &[u8],
+        peer: SocketAddr,
+        now: Instant,
+        key: &mut KeyBuf,
+        limiter: &mut RateLimiter,
+        send: &mut SendBatch,
+        stats: &WorkerStats,
+    ) {
+        let ip = canonical(peer.ip());
+        if !limiter.check(ip, now) {
+            stats.count(Outcome::RateLimited);
+            return;
+        }
+        let query = match wire::parse_query(packet) {
+            Ok(query) => query,
+            Err(error) => {
+                stats.count(Outcome::FormErr);
+                if let (Some(rcode), Some(out)) = (error.reply_rcode(), send.next_buf())
+                    && synth::header_only(packet, rcode, out)
+                {
+                    send.commit(peer);
+                }
+                return;
+            }
+        };
+        let Some(out) = send.next_buf() else {
+            return;
+        };
+        let payload = self.settings.max_udp_payload;
+        if !self.settings.allow.allows(ip) {
+            stats.count(Outcome::Refused);
+            synth::error_response(&query, packet, u16::from(wire::RCODE_REFUSED), payload, out);
+            send.commit(peer);
+            return;
+        }
+        if let Some(rcode) = early_rcode(&query) {
+            synth::error_response(&query, packet, rcode, payload, out);
+            send.commit(peer);
+            return;
+        }
+        if query.qtype == QTYPE_ANY {
+            synth::any_response(&query, packet, payload, out);
+            send.commit(peer);
+            return;
+        }
+        let cache_key = wire::cache_key(&query, key);
+        match self.cache.get(cache_key, now) {
+            Lookup::Fresh(cached, prefetch_due) => {
+                let served = cached.write_response(&query, packet, now, payload, payload, out);
+                if served.is_truncated() {
+                    bump(&stats.truncated, 1);
+                }
+                stats.count(Outcome::CacheHit);
+                send.commit(peer);
+                if prefetch_due && self.settings.prefetch {
+                    bump(&stats.prefetches, 1);
+                    self.submit(
+                        cache_key,
+                        packet,
+                        JobKind::Prefetch,
+                        None,
+                        Reply::None,
+                        stats,
+                    );
+                }
+            }
+            Lookup::Stale(stale) => {
+                let stale = self.settings.serve_stale.then(|| Arc::clone(stale));
+                let reply = Reply::Udp {
+                    socket: Arc::clone(&self.socket),
+                    peer,
+                };
+                self.submit(cache_key, packet, JobKind::Client, stale, reply, stats);
+            }
+            Lookup::Miss => {
+                let reply = Reply::Udp {
+                    socket: Arc::clone(&self.socket),
+                    peer,
+                };
+                self.submit(cache_key, packet, JobKind::Client, None, reply, stats);
+            }
+        }
+    }
+
+    fn submit(
+        &self,
+        key: &[u8],
+        packet: &[u8],
+        kind: JobKind,
+        stale: Option<Arc<answer::CachedAnswer>>,
+        reply: Reply,
+        stats: &WorkerStats,
+    ) {
+        let job = Job {
+            key: Box::from(key),
+            packet: Box::from(packet),
+            kind,
+            stale,
+            reply,
+            max_udp: self.settings.max_udp_payload,
+            received: Instant::now(),
+        };
+        // A full queue means the slow path is saturated: shed the query
+        // rather than block the cache-hit path; the client will retry.
+        if self.jobs.try_send(job).is_err() {
+            stats.count(Outcome::Dropped);
+        }
+    }
+}
+
+/// Errors answered before any lookup: unknown EDNS versions, opcodes other
+/// than QUERY, and classes other than IN.
+pub fn early_rcode(query: &QueryView) -> Option<u16> {
+    if query.needs_badvers() {
+        Some(wire::RCODE_BADVERS)
+    } else if query.opcode != 0 {
+        Some(u16::from(wire::RCODE_NOTIMP))
+    } else if query.qclass != 1 {
+        Some(u16::from(wire::RCODE_REFUSED))
+    } else {
+        None
+    }
+}
+
+/// IPv4-mapped IPv6 peers (from dual-stack sockets) are IPv4 clients.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}

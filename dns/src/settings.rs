@@ -1,0 +1,197 @@
+//! Checked settings of the DNS service.
+//!
+//! These are the validated form of the `[dns]` section of the appliance's
+//! configuration: the daemon parses and checks its TOML file, then hands the
+//! resolver only values that are already known to be good. Defaults for
+//! every field live here, in [`DnsSettings::default`] and friends, and
+//! nowhere else.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use ipnet::IpNet;
+
+/// Whether misses are resolved from the root or sent to upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Recursive,
+    Forward,
+}
+
+/// The DNS service as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsSettings {
+    pub listen: Vec<SocketAddr>,
+    pub allow: Vec<IpNet>,
+    pub mode: Mode,
+    /// UDP worker threads; never 0 here (0 in the file means "one per core").
+    pub workers: usize,
+    pub max_udp_payload: u16,
+    pub rate_limit_qps: u32,
+    pub rate_limit_burst: u32,
+    pub cache: CacheSettings,
+    pub recursion: RecursionSettings,
+    pub upstreams: Vec<Upstream>,
+    pub forward_zones: Vec<ForwardZone>,
+    pub local_records: Vec<LocalRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSettings {
+    pub max_entries: usize,
+    pub min_ttl: u32,
+    pub max_ttl: u32,
+    pub prefetch: bool,
+    pub serve_stale: bool,
+    /// How long past expiry an entry may still be served when resolution fails.
+    pub max_stale: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecursionSettings {
+    /// `None`: the IANA root servers compiled in.
+    pub root_hints: Option<PathBuf>,
+    pub dnssec: bool,
+    /// `None`: the IANA root key compiled into hickory.
+    pub trust_anchor: Option<PathBuf>,
+    pub qname_minimisation: bool,
+    pub case_randomisation: bool,
+    pub allow_servers: Vec<IpNet>,
+}
+
+/// How an upstream is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// UDP, retried over TCP when the answer is truncated.
+    Udp,
+    Tcp,
+    /// DNS over TLS (RFC 7858).
+    Tls,
+    /// DNS over HTTPS (RFC 8484), HTTP/2 POST to `/dns-query`.
+    Https,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
+            Protocol::Https => "https",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    pub address: SocketAddr,
+    pub protocol: Protocol,
+    /// Name checked against the server's certificate (TLS and HTTPS).
+    pub tls_name: Option<String>,
+    /// Extra PEM trust roots for a private TLS or HTTPS upstream.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Upstream {
+    /// How the upstream is shown in status and logs, e.g. `tls://1.1.1.1:853`.
+    pub fn label(&self) -> String {
+        format!("{}://{}", self.protocol.as_str(), self.address)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardZone {
+    pub zone: Name,
+    pub upstreams: Vec<Upstream>,
+}
+
+/// The data of a local record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalData {
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Cname(Name),
+    Txt(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalRecord {
+    pub name: Name,
+    pub data: LocalData,
+    pub ttl: u32,
+}
+
+/// How long one upstream or authoritative exchange may take before the
+/// next upstream is tried or stale data is served.
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// RFC 8767 section 4: stale answers carry a TTL of 30 seconds.
+pub const STALE_TTL: u32 = 30;
+
+/// The default allow list: loopback, RFC 1918, CGNAT, ULA and link-local.
+pub fn default_allow() -> Vec<IpNet> {
+    [
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+        "169.254.0.0/16",
+        "fe80::/10",
+    ]
+    .iter()
+    .filter_map(|s| s.parse().ok())
+    .collect()
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            prefetch: true,
+            serve_stale: true,
+            max_stale: 86_400,
+        }
+    }
+}
+
+impl Default for RecursionSettings {
+    fn default() -> Self {
+        Self {
+            root_hints: None,
+            dnssec: true,
+            trust_anchor: None,
+            qname_minimisation: true,
+            case_randomisation: true,
+            allow_servers: Vec::new(),
+        }
+    }
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53),
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 53),
+            ],
+            allow: default_allow(),
+            mode: Mode::Recursive,
+            workers: 0,
+            max_udp_payload: 1232,
+            rate_limit_qps: 200,
+            rate_limit_burst: 400,
+            cache: CacheSettings::default(),
+            recursion: RecursionSettings::default(),
+            upstreams: Vec::new(),
+            forward_zones: Vec::new(),
+            local_records: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `routerctl`: the operator's CLI for a running `routerd`.
+#![allow(clippy::print_stdout)] // reason: printing is this program's job
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::{Parser, Subcommand};
+use router::client;
+use router::config::DEFAULT_CONTROL_SOCKET;
+use router::table;
+use serde_json::Value;
+
+/// Ask a running routerd for its status, or tell it to reload.
+#[derive(Debug, Parser)]
+#[command(name = "routerctl", version, about)]
+struct Cli {
+    /// The daemon's control socket.
+    #[arg(long, global = true, env = "ROUTER_CONTROL_SOCKET", default_value = DEFAULT_CONTROL_SOCKET)]
+    socket: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Status of every subsystem (now: DNS).
+    Status,
+    /// Re-read the configuration file; a bad file is rejected and the
+    /// running configuration kept.
+    Reload,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("routerctl: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("routerctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: &Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Status => {
+            let (code, body) = client::call(&cli.socket, "GET", "/v1/status").await?;
+            if code != 200 {
+                return Err(anyhow!(
+                    "status failed (HTTP {code}): {}",
+                    error_text(&body)
+                ));
+            }
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print!("{}", render_status(&body));
+            }
+            Ok(())
+        }
+        Command::Reload => {
+            let (code, body) = client::call(&cli.socket, "POST", "/v1/reload").await?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            }
+            if code != 200 {
+                return Err(anyhow!("{}", error_text(&body)));
+            }
+            if !cli.json {
+                println!("{}", body["message"].as_str().unwrap_or("reloaded"));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn error_text(body: &Value) -> String {
+    body["error"]
+        .as_str()
+        .map_or_else(|| body.to_string(), str::to_string)
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn render_status(status: &Value) -> String {
+    let dns = &status["dns"];
+    let totals = &dns["totals"];
+    let listen: Vec<String> = dns["listen"]
+        .as_array()
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default();
+    let mode = format!(
+        "{}{}",
+        text(&dns["resolver"]["mode"]),
+        if dns["resolver"]["dnssec"].as_bool() == Some(true) {
+            " (DNSSEC validating)"
+        } else {
+            ""
+        }
+    );
+    let mut out = format!(
+        "routerd {}  up {}s  config {}  reloads {}\n",
+        text(&status["version"]),
+        text(&status["uptime_secs"]),
+        text(&status["config"]),
+        text(&status["reloads"]),
+    );
+    if let Some(error) = status["last_reload_error"].as_str() {
+        out.push_str(&format!("last reload failed: {error}\n"));
+    }
+    out.push_str("\nDNS\n");
+    let rows = vec![
+        vec!["mode".into(), mode],
+        vec!["listen".into(), listen.join(", ")],
+        vec!["workers".into(), text(&dns["workers"])],
+        vec!["cache entries".into(), text(&dns["cache_entries"])],
+        vec![
+            "hit ratio".into(),
+            format!("{:.1}%", dns["hit_ratio"].as_f64().unwrap_or(0.0) * 100.0),
+        ],
+        vec![
+            "queries/s".into(),
+            format!("{:.1}", dns["qps"].as_f64().unwrap_or(0.0)),
+        ],
+        vec![
+            "queries".into(),
+            format!(
+                "{} udp, {} tcp",
+                text(&totals["udp_queries"]),
+                text(&totals["tcp_queries"])
+            ),
+        ],
+        vec![
+            "answers".into(),
+            format!(
+                "{} cached, {} resolved, {} stale, {} servfail, {} refused, {} rate-limited",
+                text(&totals["cache_hits"]),
+                text(&totals["cache_misses"]),
+                text(&totals["stale_answers"]),
+                text(&totals["servfail"]),
+                text(&totals["refused"]),
+                text(&totals["rate_limited"]),
+            ),
+        ],
+    ];
+    out.push_str(&indent(&table::render(&["", ""], &rows)));
+    let mut upstream_rows = Vec::new();
+    let mut push_upstreams = |zone: &str, list: &Value| {
+        for u in list.as_array().into_iter().flatten() {
+            upstream_rows.push(vec![
+                text(&u["upstream"]),
+                zone.to_string(),
+                if u["healthy"].as_bool() == Some(true) {
+                    "up".into()
+                } else {
+                    "DOWN".into()
+                },
+                text(&u["queries"]),
+                text(&u["failures"]),
+                u["last_rtt_ms"]
+                    .as_f64()
+                    .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms")),
+                text(&u["last_error"]),
+            ]);
+        }
+    };
+    push_upstreams("(all)", &dns["resolver"]["upstreams"]);
+    for zone in dns["resolver"]["forward_zones"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        push_upstreams(&text(&zone["zone"]), &zone["upstreams"]);
+    }
+    if !upstream_rows.is_empty() {
+        out.push('\n');
+        out.push_str(&indent(&table::render(
+            &[
+                "UPSTREAM",
+                "ZONE",
+                "HEALTH",
+                "QUERIES",
+                "FAILURES",
+                "RTT",
+                "LAST ERROR",
+            ],
+            &upstream_rows,
+        )));
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("  {line}\n"))
+        .collect::<String>()
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect()
+}

@@ -1,0 +1,176 @@
+//! The configuration file as written: serde structs that mirror the TOML.
+//!
+//! Values whose syntax serde can check (addresses, networks, enums) are
+//! typed here, so a typo is reported by the TOML parser with its line and
+//! column. Everything that needs more than syntax is checked in
+//! [`super::check`], using the spans kept by [`Spanned`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file. Every section may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The DNS service.
+    #[serde(default)]
+    pub dns: RawDns,
+    /// The control API that `routerctl` talks to.
+    #[serde(default)]
+    pub control: RawControl,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// Addresses served over UDP and TCP.
+    pub listen: Option<Spanned<Vec<SocketAddr>>>,
+    /// Client networks allowed to query; others get REFUSED.
+    pub allow: Option<Vec<IpNet>>,
+    /// Recursion from the roots, or forwarding to `upstreams`.
+    pub mode: Option<Spanned<RawMode>>,
+    /// UDP worker threads; 0 means one per core.
+    pub workers: Option<Spanned<usize>>,
+    /// Largest UDP answer sent (and EDNS0 payload size advertised).
+    pub max_udp_payload: Option<Spanned<u16>>,
+    /// Per-client queries per second; 0 disables the limit.
+    pub rate_limit_qps: Option<u32>,
+    /// Per-client burst allowance on top of the rate.
+    pub rate_limit_burst: Option<Spanned<u32>>,
+    /// The answer cache.
+    #[serde(default)]
+    pub cache: RawCache,
+    /// Recursion from the root hints.
+    #[serde(default)]
+    pub recursion: RawRecursion,
+    /// Upstreams for forward mode, tried in order.
+    #[serde(default)]
+    pub upstreams: Vec<Spanned<RawUpstream>>,
+    /// Zones forwarded to their own upstreams whatever the mode.
+    #[serde(default)]
+    pub forward_zones: Vec<Spanned<RawForwardZone>>,
+    /// Records answered locally.
+    #[serde(default)]
+    pub local_records: Vec<Spanned<RawLocalRecord>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawMode {
+    Recursive,
+    Forward,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// Entries per worker replica.
+    pub max_entries: Option<Spanned<usize>>,
+    /// Lower clamp of cached TTLs, in seconds.
+    pub min_ttl: Option<u32>,
+    /// Upper clamp of cached TTLs, in seconds.
+    pub max_ttl: Option<Spanned<u32>>,
+    /// Refresh popular entries before they expire.
+    pub prefetch: Option<bool>,
+    /// Serve expired entries when resolution fails (RFC 8767).
+    pub serve_stale: Option<bool>,
+    /// How long past expiry an entry may be served, in seconds.
+    pub max_stale: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecursion {
+    /// Root hints in zone-file format; default: the IANA root servers.
+    pub root_hints: Option<Spanned<PathBuf>>,
+    /// Validate DNSSEC.
+    pub dnssec: Option<bool>,
+    /// DNSKEY or DS records of the root in zone-file format.
+    pub trust_anchor: Option<Spanned<PathBuf>>,
+    /// Ask each server only for the next label (RFC 9156).
+    pub qname_minimisation: Option<bool>,
+    /// Randomise the case of outgoing names (0x20) against spoofing.
+    pub case_randomisation: Option<bool>,
+    /// Private networks whose authoritative servers may be queried.
+    pub allow_servers: Option<Vec<IpNet>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// `ip:port` of the upstream.
+    pub address: SocketAddr,
+    /// udp, tcp, tls or https.
+    #[serde(default = "default_protocol")]
+    pub protocol: RawProtocol,
+    /// Certificate name for tls and https.
+    pub tls_name: Option<String>,
+    /// Extra PEM trust roots for tls and https.
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_protocol() -> RawProtocol {
+    RawProtocol::Udp
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawProtocol {
+    Udp,
+    Tcp,
+    Tls,
+    Https,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwardZone {
+    /// The zone, e.g. `home.arpa` or `168.192.in-addr.arpa`.
+    pub zone: String,
+    /// Where its queries go, tried in order.
+    pub upstreams: Vec<RawUpstream>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocalRecord {
+    /// Owner name, e.g. `nas.home.arpa`.
+    pub name: Spanned<String>,
+    /// A, AAAA, CNAME or TXT.
+    #[serde(rename = "type")]
+    pub rtype: RawRecordType,
+    /// Address, target name or text, as the type requires.
+    pub value: Spanned<String>,
+    /// Seconds.
+    pub ttl: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RawRecordType {
+    A,
+    Aaaa,
+    Cname,
+    Txt,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    /// Path of the control socket.
+    pub socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// `ip:port` to serve `/metrics` on; unset: no listener.
+    pub listen: Option<SocketAddr>,
+}

@@ -1,0 +1,132 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
+use std::path::Path;
+
+use super::*;
+
+fn parse_str(text: &str) -> Result<Config, ConfigError> {
+    parse(text, Path::new("/etc/router/router.toml"))
+}
+
+#[test]
+fn the_annotated_example_is_valid_and_matches_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/router.toml");
+    let config = load(&path).unwrap();
+    let defaults = dns::DnsSettings::default();
+    // The example documents the defaults: keep the two in step.
+    assert_eq!(config.dns, defaults);
+    assert_eq!(config.control_socket, Path::new(DEFAULT_CONTROL_SOCKET));
+    assert_eq!(config.metrics_listen, None);
+}
+
+#[test]
+fn an_empty_file_gives_the_defaults() {
+    let config = parse_str("").unwrap();
+    assert_eq!(config.dns, dns::DnsSettings::default());
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_line_and_column() {
+    let error = parse_str("[dns]\nlisten = [\"127.0.0.1:53\"]\nlisen = 1\n").unwrap_err();
+    assert_eq!((error.line, error.column), (3, 1));
+    assert!(error.message.contains("unknown field `lisen`"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("/etc/router/router.toml:3:1: ")
+    );
+}
+
+#[test]
+fn bad_values_name_what_was_expected() {
+    let error = parse_str("[dns]\nlisten = [\"127.0.0.1\"]\n").unwrap_err();
+    assert_eq!(error.line, 2);
+    assert!(error.message.contains("socket address"), "{error}");
+
+    let error = parse_str("[dns]\nmode = \"recurse\"\n").unwrap_err();
+    assert_eq!(error.line, 2);
+    assert!(error.message.contains("recursive"), "{error}");
+}
+
+#[test]
+fn forward_mode_needs_upstreams() {
+    let error = parse_str("[dns]\nmode = \"forward\"\n").unwrap_err();
+    assert_eq!(error.line, 2);
+    assert!(error.message.contains("[[dns.upstreams]]"), "{error}");
+}
+
+#[test]
+fn encrypted_upstreams_need_a_tls_name() {
+    let error = parse_str(
+        "[dns]\nmode = \"forward\"\n\n[[dns.upstreams]]\naddress = \"192.0.2.1:853\"\nprotocol = \"tls\"\n",
+    )
+    .unwrap_err();
+    // Located at the `[[dns.upstreams]]` entry.
+    assert_eq!(error.line, 4, "{error}");
+    assert!(error.message.contains("tls_name"), "{error}");
+}
+
+#[test]
+fn local_records_are_checked_against_their_type() {
+    let error = parse_str(
+        "[[dns.local_records]]\nname = \"nas.home.arpa\"\ntype = \"A\"\nvalue = \"fd00::1\"\n",
+    )
+    .unwrap_err();
+    assert_eq!((error.line, error.column), (4, 9), "{error}");
+    assert!(error.message.contains("IPv4"), "{error}");
+
+    let config = parse_str(
+        "[[dns.local_records]]\nname = \"nas.home.arpa\"\ntype = \"AAAA\"\nvalue = \"fd00::1\"\nttl = 60\n",
+    )
+    .unwrap();
+    assert_eq!(config.dns.local_records.len(), 1);
+    assert_eq!(config.dns.local_records[0].ttl, 60);
+    assert!(config.dns.local_records[0].name.is_fqdn());
+}
+
+#[test]
+fn missing_root_hints_name_the_hints_file() {
+    let error =
+        parse_str("[dns.recursion]\nroot_hints = \"/nonexistent/root.hints\"\n").unwrap_err();
+    assert_eq!(error.line, 2);
+    assert!(error.message.contains("/nonexistent/root.hints"), "{error}");
+}
+
+#[test]
+fn numbers_out_of_range_are_rejected() {
+    let error = parse_str("[dns]\nmax_udp_payload = 100\n").unwrap_err();
+    assert!(error.message.contains("512"), "{error}");
+    let error = parse_str("[dns.cache]\nmin_ttl = 600\nmax_ttl = 60\n").unwrap_err();
+    assert_eq!(error.line, 3);
+    let error = parse_str("[dns]\nrate_limit_qps = 100\nrate_limit_burst = 10\n").unwrap_err();
+    assert_eq!(error.line, 3);
+}
+
+#[test]
+fn duplicate_forward_zones_are_rejected() {
+    let text = "[[dns.forward_zones]]\nzone = \"home.arpa\"\nupstreams = [{ address = \"10.0.0.1:53\" }]\n\n[[dns.forward_zones]]\nzone = \"HOME.arpa.\"\nupstreams = [{ address = \"10.0.0.2:53\" }]\n";
+    let error = parse_str(text).unwrap_err();
+    assert_eq!(error.line, 5, "{error}");
+    assert!(error.message.contains("twice"), "{error}");
+}
+
+#[test]
+fn relative_paths_are_relative_to_the_file() {
+    let dir = std::env::temp_dir().join(format!("router-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("root.hints"),
+        ". 3600 IN NS a.root.lab.\na.root.lab. 3600 IN A 10.53.0.2\n",
+    )
+    .unwrap();
+    let config = parse(
+        "[dns.recursion]\nroot_hints = \"root.hints\"\n",
+        &dir.join("router.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        config.dns.recursion.root_hints,
+        Some(dir.join("root.hints"))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,253 @@
+//! The daemon: starts the services from a checked configuration, keeps
+//! them running, reloads on SIGHUP or `routerctl reload`, and stops cleanly
+//! on SIGTERM.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dns::server::DnsService;
+use dns::stats::Totals;
+use serde::Serialize;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::config::{self, Config};
+use crate::{control, metrics};
+
+/// How often counters are sampled for the queries-per-second figure.
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// The window the queries-per-second figure is averaged over.
+const QPS_WINDOW: usize = 10;
+
+/// State shared by the control API, the metrics endpoint and the signal
+/// handlers.
+#[derive(Debug)]
+pub struct Shared {
+    config_path: PathBuf,
+    started: Instant,
+    running: tokio::sync::Mutex<Running>,
+    snapshot: Mutex<Option<MetricsSnapshot>>,
+}
+
+#[derive(Debug)]
+struct Running {
+    config: Config,
+    dns: DnsService,
+    reloads: u64,
+    last_reload_error: Option<String>,
+    samples: VecDeque<(Instant, u64)>,
+}
+
+/// Figures the metrics endpoint serves, refreshed every second.
+#[derive(Debug, Clone)]
+pub struct MetricsSnapshot {
+    pub totals: Totals,
+    pub cache_entries: usize,
+    pub upstreams: Vec<(String, bool)>,
+}
+
+/// `routerctl status` as JSON.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub uptime_secs: u64,
+    pub config: PathBuf,
+    pub reloads: u64,
+    pub last_reload_error: Option<String>,
+    pub dns: DnsSummary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DnsSummary {
+    pub qps: f64,
+    pub hit_ratio: f64,
+    #[serde(flatten)]
+    pub status: dns::server::DnsStatus,
+}
+
+/// What a reload did.
+#[derive(Debug, Serialize)]
+pub struct ReloadOutcome {
+    pub changed: bool,
+    pub message: String,
+}
+
+impl Shared {
+    pub fn metrics_snapshot(&self) -> Option<MetricsSnapshot> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub async fn status(&self) -> Status {
+        let running = self.running.lock().await;
+        let dns = running.dns.status().await;
+        let qps = qps(&running.samples);
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: self.started.elapsed().as_secs(),
+            config: self.config_path.clone(),
+            reloads: running.reloads,
+            last_reload_error: running.last_reload_error.clone(),
+            dns: DnsSummary {
+                qps,
+                hit_ratio: dns.totals.hit_ratio(),
+                status: dns,
+            },
+        }
+    }
+
+    /// Re-reads the configuration. A file that fails to load or check, or
+    /// services that fail to start with it, leave the running ones as they
+    /// are: the error is returned and remembered for `routerctl status`.
+    pub async fn reload(&self) -> Result<ReloadOutcome, String> {
+        let mut running = self.running.lock().await;
+        let config = match config::load(&self.config_path) {
+            Ok(config) => config,
+            Err(e) => {
+                let message = format!("reload rejected, keeping the running configuration: {e}");
+                warn!("{message}");
+                running.last_reload_error = Some(message.clone());
+                return Err(message);
+            }
+        };
+        if config == running.config {
+            running.last_reload_error = None;
+            info!("reload: configuration unchanged");
+            return Ok(ReloadOutcome {
+                changed: false,
+                message: "configuration unchanged".into(),
+            });
+        }
+        if config.control_socket != running.config.control_socket
+            || config.metrics_listen != running.config.metrics_listen
+        {
+            warn!("control socket and metrics address changes take effect at the next restart");
+        }
+        // The new service binds beside the old one (SO_REUSEPORT), so the
+        // old one keeps answering until the new one is ready.
+        let dns = match DnsService::start(config.dns.clone()) {
+            Ok(dns) => dns,
+            Err(e) => {
+                let message = format!("reload rejected, keeping the running configuration: {e}");
+                warn!("{message}");
+                running.last_reload_error = Some(message.clone());
+                return Err(message);
+            }
+        };
+        let old = std::mem::replace(&mut running.dns, dns);
+        old.stop().await;
+        running.config = config;
+        running.reloads += 1;
+        running.last_reload_error = None;
+        running.samples.clear();
+        info!(reloads = running.reloads, "configuration reloaded");
+        Ok(ReloadOutcome {
+            changed: true,
+            message: "configuration reloaded".into(),
+        })
+    }
+
+    async fn sample(&self) {
+        let mut running = self.running.lock().await;
+        let status = running.dns.status().await;
+        let now = Instant::now();
+        running.samples.push_back((now, status.totals.queries()));
+        while running.samples.len() > QPS_WINDOW + 1 {
+            running.samples.pop_front();
+        }
+        let mut upstreams: Vec<(String, bool)> = status
+            .resolver
+            .upstreams
+            .iter()
+            .map(|u| (u.upstream.clone(), u.healthy))
+            .collect();
+        for zone in &status.resolver.forward_zones {
+            upstreams.extend(
+                zone.upstreams
+                    .iter()
+                    .map(|u| (format!("{} ({})", u.upstream, zone.zone), u.healthy)),
+            );
+        }
+        *self
+            .snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(MetricsSnapshot {
+            totals: status.totals,
+            cache_entries: status.cache_entries,
+            upstreams,
+        });
+    }
+}
+
+fn qps(samples: &VecDeque<(Instant, u64)>) -> f64 {
+    match (samples.front(), samples.back()) {
+        (Some((t0, q0)), Some((t1, q1))) if t1 > t0 => {
+            q1.saturating_sub(*q0) as f64 / t1.duration_since(*t0).as_secs_f64()
+        }
+        _ => 0.0,
+    }
+}
+
+/// Runs the daemon with the configuration at `path` until SIGTERM or SIGINT.
+pub async fn run(path: &Path) -> anyhow::Result<()> {
+    let config = config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    run_with(path, config).await
+}
+
+/// Runs the daemon with an already checked configuration.
+pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
+    // Bind the control socket first: if another routerd owns it, fail
+    // before touching port 53.
+    let control_listener = control::bind(&config.control_socket)?;
+    let dns = DnsService::start(config.dns.clone()).context("cannot start the DNS service")?;
+    let metrics_listen = config.metrics_listen;
+    let socket_path = config.control_socket.clone();
+    let shared = Arc::new(Shared {
+        config_path: path.to_path_buf(),
+        started: Instant::now(),
+        running: tokio::sync::Mutex::new(Running {
+            config,
+            dns,
+            reloads: 0,
+            last_reload_error: None,
+            samples: VecDeque::new(),
+        }),
+        snapshot: Mutex::new(None),
+    });
+    if let Some(addr) = metrics_listen {
+        metrics::serve(addr, Arc::clone(&shared)).await?;
+    }
+    tokio::spawn(control::serve(control_listener, Arc::clone(&shared)));
+    let sampler = Arc::clone(&shared);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
+        loop {
+            tick.tick().await;
+            sampler.sample().await;
+        }
+    });
+
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    info!(config = %path.display(), socket = %socket_path.display(), "routerd ready");
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                info!("SIGHUP: reloading");
+                // Outcome already logged by reload itself.
+                let _ = shared.reload().await;
+            }
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    info!("stopping");
+    let _ = std::fs::remove_file(&socket_path);
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! `routerd` and `routerctl`: configuration, the daemon, its control API and
+//! metrics. The protocol work lives in the library crates (`dns`, and later
+//! `policies`, `bgp`, `vrrp`); this crate wires them to the system.
+
+pub mod client;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod demo;
+pub mod metrics;
+pub mod table;

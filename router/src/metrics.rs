@@ -1,0 +1,179 @@
+//! Prometheus text metrics at `/metrics`.
+//!
+//! Counters live in the DNS service's per-worker statistics; a collector
+//! adds them up at scrape time, so serving a query never touches a shared
+//! metrics structure.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::daemon::Shared;
+
+#[derive(Debug)]
+struct DnsCollector {
+    shared: Arc<Shared>,
+}
+
+impl Collector for DnsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(snapshot) = self.shared.metrics_snapshot() else {
+            return Ok(());
+        };
+        let totals = &snapshot.totals;
+
+        let mut family = encoder.encode_descriptor(
+            "router_dns_queries",
+            "DNS queries received, by transport",
+            None,
+            MetricType::Counter,
+        )?;
+        for (transport, value) in [("udp", totals.udp_queries), ("tcp", totals.tcp_queries)] {
+            family
+                .encode_family(&[("transport", transport)])?
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "router_dns_results",
+            "DNS queries by how they were answered",
+            None,
+            MetricType::Counter,
+        )?;
+        for (result, value) in [
+            ("cache_hit", totals.cache_hits),
+            ("resolved", totals.cache_misses),
+            ("stale", totals.stale_answers),
+            ("refused", totals.refused),
+            ("formerr", totals.formerr),
+            ("rate_limited", totals.rate_limited),
+            ("dropped", totals.dropped),
+            ("truncated", totals.truncated),
+            ("servfail", totals.servfail),
+            ("nxdomain", totals.nxdomain),
+        ] {
+            family
+                .encode_family(&[("result", result)])?
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)?;
+        }
+
+        for (name, help, value) in [
+            (
+                "router_dns_cache_hits",
+                "Answers served from the cache",
+                totals.cache_hits,
+            ),
+            (
+                "router_dns_cache_misses",
+                "Questions that needed resolution",
+                totals.cache_misses,
+            ),
+            (
+                "router_dns_upstream_errors",
+                "Resolutions that reached no upstream or authoritative server",
+                totals.upstream_errors,
+            ),
+            (
+                "router_dns_prefetches",
+                "Popular entries refreshed before expiry",
+                totals.prefetches,
+            ),
+        ] {
+            let mut counter = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            counter
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)?;
+        }
+
+        let mut gauge = encoder.encode_descriptor(
+            "router_dns_cache_entries",
+            "Entries in the master cache",
+            None,
+            MetricType::Gauge,
+        )?;
+        gauge.encode_gauge(&(snapshot.cache_entries as i64))?;
+
+        let mut family = encoder.encode_descriptor(
+            "router_dns_upstream_up",
+            "1 when the upstream answered its last query",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (upstream, up) in &snapshot.upstreams {
+            family
+                .encode_family(&[("upstream", upstream.as_str())])?
+                .encode_gauge(&i64::from(*up))?;
+        }
+
+        let mut histogram = encoder.encode_descriptor(
+            "router_dns_answer_latency_seconds",
+            "Time from receiving a query to sending its answer",
+            None,
+            MetricType::Histogram,
+        )?;
+        let mut cumulative = 0u64;
+        let mut buckets = Vec::with_capacity(totals.latency_buckets.len());
+        for (i, count) in totals.latency_buckets.iter().enumerate() {
+            cumulative += count;
+            let bound = dns::stats::LATENCY_BUCKETS_US
+                .get(i)
+                .map_or(f64::INFINITY, |us| *us as f64 / 1e6);
+            buckets.push((bound, cumulative));
+        }
+        histogram.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            totals.latency_sum_us as f64 / 1e6,
+            cumulative,
+            &buckets,
+            None,
+        )?;
+        Ok(())
+    }
+}
+
+async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        ),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "encoding failed\n".to_string(),
+        ),
+    }
+}
+
+/// Binds `addr` and serves `/metrics` until the process ends.
+pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<()> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(DnsCollector { shared }));
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(Arc::new(registry));
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind the metrics listener on {addr}: {e}"))?;
+    info!(%addr, "metrics at http://{addr}/metrics");
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            warn!(%error, "metrics listener stopped");
+        }
+    });
+    Ok(())
+}

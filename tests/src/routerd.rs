@@ -1,0 +1,358 @@
+//! Running routerd inside the lab.
+//!
+//! [`RouterdConfig`] mirrors the schema of examples/router.toml (only the
+//! keys the tests need); each test starts from [`RouterdConfig::recursive`]
+//! or [`RouterdConfig::forward`], tweaks fields, and calls
+//! [`RouterdConfig::start`].
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::process::Daemon;
+use crate::{DnsHierarchy, Host, Query};
+
+/// The routerd binary: `$ROUTERD_BIN`, else `routerd` next to the test
+/// binary's directory (tests run from target/<profile>/deps/).
+///
+/// `cargo test -p e2e` does not build it: run `cargo build -p router` first.
+pub fn binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("ROUTERD_BIN") {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!("ROUTERD_BIN={} does not exist", path.display());
+        }
+        return Ok(path);
+    }
+    let exe = std::env::current_exe().context("locating the test binary")?;
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join("routerd");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "no routerd next to {}: run `cargo build -p router` or set ROUTERD_BIN",
+        exe.display()
+    )
+}
+
+/// routerd's log filter unless `E2E_RUST_LOG` says otherwise: debug for
+/// our crates, info for hickory (whose debug output drowns everything).
+const DEFAULT_LOG: &str = "info,dns=debug,router=debug,routerd=debug";
+
+/// An upstream server (`[[dns.upstreams]]`, forward zone upstreams).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Address and port.
+    pub address: SocketAddr,
+    /// "udp", "tcp", "tls" or "https".
+    pub protocol: String,
+}
+
+impl Upstream {
+    /// A plain DNS upstream on port 53 over UDP.
+    pub fn udp(addr: IpAddr) -> Upstream {
+        Upstream {
+            address: SocketAddr::new(addr, 53),
+            protocol: "udp".to_string(),
+        }
+    }
+
+    fn to_inline_toml(&self) -> String {
+        format!(
+            "{{ address = {}, protocol = {} }}",
+            quote(&self.address.to_string()),
+            quote(&self.protocol)
+        )
+    }
+}
+
+/// `[[dns.local_records]]`.
+#[derive(Debug, Clone)]
+pub struct LocalRecord {
+    /// Owner name.
+    pub name: String,
+    /// A, AAAA, CNAME or TXT.
+    pub rtype: String,
+    /// The value.
+    pub value: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+}
+
+/// routerd's configuration, written as TOML by [`RouterdConfig::to_toml`].
+#[derive(Debug, Clone)]
+pub struct RouterdConfig {
+    /// `dns.listen`.
+    pub listen: Vec<SocketAddr>,
+    /// `dns.allow`.
+    pub allow: Vec<String>,
+    /// `dns.mode`: "recursive" or "forward".
+    pub mode: String,
+    /// `dns.workers`.
+    pub workers: u32,
+    /// `dns.max_udp_payload`.
+    pub max_udp_payload: u16,
+    /// `dns.rate_limit_qps` (0 disables).
+    pub rate_limit_qps: u32,
+    /// `dns.rate_limit_burst`.
+    pub rate_limit_burst: u32,
+    /// `dns.cache.max_entries`.
+    pub cache_max_entries: u32,
+    /// `dns.cache.min_ttl`.
+    pub cache_min_ttl: u32,
+    /// `dns.cache.max_ttl`.
+    pub cache_max_ttl: u32,
+    /// `dns.cache.prefetch`.
+    pub prefetch: bool,
+    /// `dns.cache.serve_stale`.
+    pub serve_stale: bool,
+    /// `dns.cache.max_stale`.
+    pub max_stale: u32,
+    /// `dns.recursion.root_hints`.
+    pub root_hints: Option<PathBuf>,
+    /// `dns.recursion.dnssec`.
+    pub dnssec: bool,
+    /// `dns.recursion.trust_anchor`.
+    pub trust_anchor: Option<PathBuf>,
+    /// `dns.recursion.qname_minimisation`.
+    pub qname_minimisation: bool,
+    /// `dns.recursion.case_randomisation`.
+    pub case_randomisation: bool,
+    /// `dns.recursion.allow_servers`.
+    pub allow_servers: Vec<String>,
+    /// `[[dns.upstreams]]`.
+    pub upstreams: Vec<Upstream>,
+    /// `[[dns.forward_zones]]`: (zone, upstreams).
+    pub forward_zones: Vec<(String, Vec<Upstream>)>,
+    /// `[[dns.local_records]]`.
+    pub local_records: Vec<LocalRecord>,
+    /// `control.socket`; `None`: `<lab dir>/routerd-<host>.sock`.
+    pub control_socket: Option<PathBuf>,
+    /// `metrics.listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `RUST_LOG` for the daemon.
+    pub rust_log: String,
+}
+
+impl RouterdConfig {
+    /// Recursive mode over the lab hierarchy: lab root hints and trust
+    /// anchor, lab servers allowed, clients in [`crate::addr::ALLOWED_CLIENTS`].
+    pub fn recursive(dns: &DnsHierarchy) -> RouterdConfig {
+        RouterdConfig {
+            listen: vec![SocketAddr::new(IpAddr::V4(crate::addr::ROUTER), 53)],
+            allow: crate::addr::ALLOWED_CLIENTS.map(String::from).to_vec(),
+            mode: "recursive".to_string(),
+            workers: 2,
+            max_udp_payload: 1232,
+            rate_limit_qps: 200,
+            rate_limit_burst: 400,
+            cache_max_entries: 10_000,
+            cache_min_ttl: 0,
+            cache_max_ttl: 86400,
+            prefetch: true,
+            serve_stale: true,
+            max_stale: 86400,
+            root_hints: Some(dns.root_hints.clone()),
+            dnssec: true,
+            trust_anchor: Some(dns.trust_anchor.clone()),
+            qname_minimisation: true,
+            case_randomisation: true,
+            allow_servers: vec![crate::addr::LAB_NET.to_string()],
+            upstreams: Vec::new(),
+            forward_zones: Vec::new(),
+            local_records: Vec::new(),
+            control_socket: None,
+            metrics_listen: None,
+            rust_log: std::env::var("E2E_RUST_LOG").unwrap_or_else(|_| DEFAULT_LOG.to_string()),
+        }
+    }
+
+    /// Forward mode to `upstreams`, in order, DNSSEC off (the lab's
+    /// upstreams are authoritative servers, not validating resolvers).
+    pub fn forward(dns: &DnsHierarchy, upstreams: &[IpAddr]) -> RouterdConfig {
+        RouterdConfig {
+            mode: "forward".to_string(),
+            dnssec: false,
+            upstreams: upstreams.iter().map(|a| Upstream::udp(*a)).collect(),
+            ..RouterdConfig::recursive(dns)
+        }
+    }
+
+    /// Adds a conditional forward zone.
+    pub fn forward_zone(mut self, zone: &str, upstreams: &[IpAddr]) -> Self {
+        self.forward_zones.push((
+            zone.to_string(),
+            upstreams.iter().map(|a| Upstream::udp(*a)).collect(),
+        ));
+        self
+    }
+
+    /// Adds a local record.
+    pub fn local_record(mut self, name: &str, rtype: &str, value: &str, ttl: u32) -> Self {
+        self.local_records.push(LocalRecord {
+            name: name.to_string(),
+            rtype: rtype.to_string(),
+            value: value.to_string(),
+            ttl,
+        });
+        self
+    }
+
+    /// Applies any other change.
+    pub fn with(mut self, change: impl FnOnce(&mut RouterdConfig)) -> Self {
+        change(&mut self);
+        self
+    }
+
+    /// The config file's text.
+    pub fn to_toml(&self, control_socket: &std::path::Path) -> String {
+        let list = |items: &[String]| {
+            let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let listen: Vec<String> = self.listen.iter().map(ToString::to_string).collect();
+        let mut t = String::new();
+        let _ = writeln!(t, "[dns]");
+        let _ = writeln!(t, "listen = {}", list(&listen));
+        let _ = writeln!(t, "allow = {}", list(&self.allow));
+        let _ = writeln!(t, "mode = {}", quote(&self.mode));
+        let _ = writeln!(t, "workers = {}", self.workers);
+        let _ = writeln!(t, "max_udp_payload = {}", self.max_udp_payload);
+        let _ = writeln!(t, "rate_limit_qps = {}", self.rate_limit_qps);
+        let _ = writeln!(t, "rate_limit_burst = {}", self.rate_limit_burst);
+        let _ = writeln!(t, "\n[dns.cache]");
+        let _ = writeln!(t, "max_entries = {}", self.cache_max_entries);
+        let _ = writeln!(t, "min_ttl = {}", self.cache_min_ttl);
+        let _ = writeln!(t, "max_ttl = {}", self.cache_max_ttl);
+        let _ = writeln!(t, "prefetch = {}", self.prefetch);
+        let _ = writeln!(t, "serve_stale = {}", self.serve_stale);
+        let _ = writeln!(t, "max_stale = {}", self.max_stale);
+        let _ = writeln!(t, "\n[dns.recursion]");
+        if let Some(p) = &self.root_hints {
+            let _ = writeln!(t, "root_hints = {}", quote(&p.to_string_lossy()));
+        }
+        let _ = writeln!(t, "dnssec = {}", self.dnssec);
+        if let Some(p) = &self.trust_anchor {
+            let _ = writeln!(t, "trust_anchor = {}", quote(&p.to_string_lossy()));
+        }
+        let _ = writeln!(t, "qname_minimisation = {}", self.qname_minimisation);
+        let _ = writeln!(t, "case_randomisation = {}", self.case_randomisation);
+        let _ = writeln!(t, "allow_servers = {}", list(&self.allow_servers));
+        for u in &self.upstreams {
+            let _ = writeln!(t, "\n[[dns.upstreams]]");
+            let _ = writeln!(t, "address = {}", quote(&u.address.to_string()));
+            let _ = writeln!(t, "protocol = {}", quote(&u.protocol));
+        }
+        for (zone, upstreams) in &self.forward_zones {
+            let ups: Vec<String> = upstreams.iter().map(Upstream::to_inline_toml).collect();
+            let _ = writeln!(t, "\n[[dns.forward_zones]]");
+            let _ = writeln!(t, "zone = {}", quote(zone));
+            let _ = writeln!(t, "upstreams = [{}]", ups.join(", "));
+        }
+        for r in &self.local_records {
+            let _ = writeln!(t, "\n[[dns.local_records]]");
+            let _ = writeln!(t, "name = {}", quote(&r.name));
+            let _ = writeln!(t, "type = {}", quote(&r.rtype));
+            let _ = writeln!(t, "value = {}", quote(&r.value));
+            let _ = writeln!(t, "ttl = {}", r.ttl);
+        }
+        let _ = writeln!(t, "\n[control]");
+        let _ = writeln!(t, "socket = {}", quote(&control_socket.to_string_lossy()));
+        if let Some(m) = &self.metrics_listen {
+            let _ = writeln!(t, "\n[metrics]\nlisten = {}", quote(&m.to_string()));
+        }
+        t
+    }
+
+    /// Writes the config to `<lab dir>/routerd-<host>.toml`, starts
+    /// `routerd --config PATH` on `host` and waits (10 s at most) until it
+    /// answers a query from `host` itself — any answer, even REFUSED.
+    pub fn start(&self, host: &Host) -> Result<Routerd> {
+        let binary = binary()?;
+        let control = self
+            .control_socket
+            .clone()
+            .unwrap_or_else(|| host.dir().join(format!("routerd-{}.sock", host.name)));
+        let config = host.dir().join(format!("routerd-{}.toml", host.name));
+        std::fs::write(&config, self.to_toml(&control))?;
+        let label = format!("routerd-{}", host.name);
+        let mut daemon = host.spawn_with_env(
+            &label,
+            &binary.to_string_lossy(),
+            &["--config", &config.to_string_lossy()],
+            &[("RUST_LOG", &self.rust_log), ("NO_COLOR", "1")],
+        )?;
+        let addr = self
+            .listen
+            .first()
+            .context("routerd config without a listen address")?;
+        let probe = Query::new("readiness.lab.", "A").timeout(1);
+        let mut ready = crate::wait_until(Duration::from_secs(10), "routerd to answer", || {
+            if !daemon.is_running() {
+                return Some(false);
+            }
+            host.dig(addr.ip(), &probe).is_ok().then_some(true)
+        });
+        if let Ok(false) = ready {
+            ready = Err(anyhow::anyhow!("routerd exited during startup"));
+        }
+        if let Err(e) = ready {
+            bail!(
+                "{e}\nconfig {}:\n{}\nrouterd log tail:\n{}",
+                config.display(),
+                self.to_toml(&control),
+                daemon.log_tail(40)
+            );
+        }
+        Ok(Routerd {
+            daemon,
+            addr: addr.ip(),
+            config,
+        })
+    }
+}
+
+/// A running routerd; killed on drop (log tail printed if the test failed).
+#[derive(Debug)]
+pub struct Routerd {
+    /// The process guard.
+    pub daemon: Daemon,
+    addr: IpAddr,
+    /// The config file it was started with.
+    pub config: PathBuf,
+}
+
+impl Routerd {
+    /// Its first listen address.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// Fails (with the log tail) if the daemon has exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        self.daemon.check_running()
+    }
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
