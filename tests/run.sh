@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils iproute2 procps)
+packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils openssl iproute2 procps)
 
 if [ "$(id -u)" = 0 ]; then
     missing=()
@@ -36,6 +36,24 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# Short coverage-guided fuzz runs of the decoders that face the network
+# (FUZZ_SECONDS per target; 0 skips). cargo-fuzz comes from crates.io.
+fuzz_seconds=${FUZZ_SECONDS:-20}
+if [ "$fuzz_seconds" -gt 0 ]; then
+    if ! command -v cargo-fuzz >/dev/null; then
+        cargo install cargo-fuzz --locked
+    fi
+    fuzz_log=$(mktemp)
+    for target in parse_query cached_answer; do
+        if (cd fuzz && cargo fuzz run -O --sanitizer none "$target" -- \
+            -max_total_time="$fuzz_seconds" >"$fuzz_log" 2>&1); then
+            echo "fuzz $target: $(grep -E '^Done [0-9]+ runs' "$fuzz_log" || echo 'done')"
+        else
+            echo "fuzz $target FAILED:"; tail -n 60 "$fuzz_log"; status=1
+        fi
+    done
+    rm -f "$fuzz_log"
+fi
 # One closing line for the whole workspace (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "summary: %d passed, %d failed\n", p, f }' "$log"

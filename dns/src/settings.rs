@@ -26,7 +26,7 @@ pub struct DnsSettings {
     pub listen: Vec<SocketAddr>,
     pub allow: Vec<IpNet>,
     pub mode: Mode,
-    /// UDP worker threads; never 0 here (0 in the file means "one per core").
+    /// UDP worker threads per listen address; 0 means one per core.
     pub workers: usize,
     pub max_udp_payload: u16,
     pub rate_limit_qps: u32,
@@ -123,6 +123,20 @@ pub struct LocalRecord {
     pub ttl: u32,
 }
 
+impl DnsSettings {
+    /// True when `other` would answer every question the same way, so a
+    /// cache filled under one is valid under the other. Listen addresses,
+    /// allow lists and rate limits do not change answers; cache TTL clamps
+    /// are applied at insertion, so entries stay within the old ones.
+    pub fn same_answers(&self, other: &DnsSettings) -> bool {
+        self.mode == other.mode
+            && self.recursion == other.recursion
+            && self.upstreams == other.upstreams
+            && self.forward_zones == other.forward_zones
+            && self.local_records == other.local_records
+    }
+}
+
 /// How long one upstream or authoritative exchange may take before the
 /// next upstream is tried or stale data is served.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -193,5 +207,30 @@ impl Default for DnsSettings {
             forward_zones: Vec::new(),
             local_records: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_resolution_settings_invalidate_the_cache() {
+        let base = DnsSettings::default();
+        let mut tuned = base.clone();
+        tuned.allow.clear();
+        tuned.rate_limit_qps = 0;
+        tuned.listen.truncate(1);
+        assert!(base.same_answers(&tuned));
+        let mut local = base.clone();
+        local.local_records.push(LocalRecord {
+            name: Name::root(),
+            data: LocalData::Txt("x".into()),
+            ttl: 1,
+        });
+        assert!(!base.same_answers(&local));
+        let mut validating = base.clone();
+        validating.recursion.dnssec = false;
+        assert!(!base.same_answers(&validating));
     }
 }

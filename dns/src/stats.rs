@@ -43,9 +43,9 @@ pub struct WorkerStats {
     pub nxdomain: AtomicU64,
     pub upstream_errors: AtomicU64,
     pub prefetches: AtomicU64,
-    /// Cumulative: bucket i counts answers at or below `LATENCY_BUCKETS_US[i]`
-    /// is computed on read; here bucket i counts only its own range, and the
-    /// last slot counts everything slower than the last bound.
+    /// Bucket i counts answers slower than bucket i-1's bound and at most
+    /// `LATENCY_BUCKETS_US[i]`; the last slot counts everything slower.
+    /// Readers make them cumulative for Prometheus.
     pub latency: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     pub latency_sum_us: AtomicU64,
 }
@@ -111,6 +111,32 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds `other` in, e.g. the counts of a service a reload replaced, so
+    /// totals keep growing across reloads as Prometheus counters should.
+    pub fn add(&mut self, other: &Totals) {
+        self.udp_queries += other.udp_queries;
+        self.tcp_queries += other.tcp_queries;
+        self.cache_hits += other.cache_hits;
+        self.cache_misses += other.cache_misses;
+        self.stale_answers += other.stale_answers;
+        self.refused += other.refused;
+        self.formerr += other.formerr;
+        self.rate_limited += other.rate_limited;
+        self.dropped += other.dropped;
+        self.truncated += other.truncated;
+        self.servfail += other.servfail;
+        self.nxdomain += other.nxdomain;
+        self.upstream_errors += other.upstream_errors;
+        self.prefetches += other.prefetches;
+        if self.latency_buckets.len() < other.latency_buckets.len() {
+            self.latency_buckets.resize(other.latency_buckets.len(), 0);
+        }
+        for (sum, n) in self.latency_buckets.iter_mut().zip(&other.latency_buckets) {
+            *sum += n;
+        }
+        self.latency_sum_us += other.latency_sum_us;
+    }
+
     pub fn queries(&self) -> u64 {
         self.udp_queries + self.tcp_queries
     }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use dns::server::DnsService;
 use dns::stats::Totals;
 use serde::Serialize;
@@ -39,6 +38,16 @@ struct Running {
     reloads: u64,
     last_reload_error: Option<String>,
     samples: VecDeque<(Instant, u64)>,
+    /// Counts of the services that reloads replaced.
+    carried: Totals,
+}
+
+impl Running {
+    async fn dns_status(&self) -> dns::server::DnsStatus {
+        let mut status = self.dns.status().await;
+        status.totals.add(&self.carried);
+        status
+    }
 }
 
 /// Figures the metrics endpoint serves, refreshed every second.
@@ -85,7 +94,7 @@ impl Shared {
 
     pub async fn status(&self) -> Status {
         let running = self.running.lock().await;
-        let dns = running.dns.status().await;
+        let dns = running.dns_status().await;
         let qps = qps(&running.samples);
         Status {
             version: env!("CARGO_PKG_VERSION"),
@@ -130,7 +139,12 @@ impl Shared {
         }
         // The new service binds beside the old one (SO_REUSEPORT), so the
         // old one keeps answering until the new one is ready.
-        let dns = match DnsService::start(config.dns.clone()) {
+        let seed = if config.dns.same_answers(&running.config.dns) {
+            running.dns.export_cache().await
+        } else {
+            Vec::new()
+        };
+        let dns = match DnsService::start_after(config.dns.clone(), seed, Some(&running.dns)) {
             Ok(dns) => dns,
             Err(e) => {
                 let message = format!("reload rejected, keeping the running configuration: {e}");
@@ -140,11 +154,12 @@ impl Shared {
             }
         };
         let old = std::mem::replace(&mut running.dns, dns);
+        let stats = std::sync::Arc::clone(old.stats());
         old.stop().await;
+        running.carried.add(&stats.totals());
         running.config = config;
         running.reloads += 1;
         running.last_reload_error = None;
-        running.samples.clear();
         info!(reloads = running.reloads, "configuration reloaded");
         Ok(ReloadOutcome {
             changed: true,
@@ -154,7 +169,7 @@ impl Shared {
 
     async fn sample(&self) {
         let mut running = self.running.lock().await;
-        let status = running.dns.status().await;
+        let status = running.dns_status().await;
         let now = Instant::now();
         running.samples.push_back((now, status.totals.queries()));
         while running.samples.len() > QPS_WINDOW + 1 {
@@ -204,7 +219,13 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     // Bind the control socket first: if another routerd owns it, fail
     // before touching port 53.
     let control_listener = control::bind(&config.control_socket)?;
-    let dns = DnsService::start(config.dns.clone()).context("cannot start the DNS service")?;
+    let dns = match DnsService::start(config.dns.clone()) {
+        Ok(dns) => dns,
+        Err(e) => {
+            let _ = std::fs::remove_file(&config.control_socket);
+            return Err(anyhow::Error::new(e).context("cannot start the DNS service"));
+        }
+    };
     let metrics_listen = config.metrics_listen;
     let socket_path = config.control_socket.clone();
     let shared = Arc::new(Shared {
@@ -216,6 +237,7 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
             reloads: 0,
             last_reload_error: None,
             samples: VecDeque::new(),
+            carried: Totals::default(),
         }),
         snapshot: Mutex::new(None),
     });

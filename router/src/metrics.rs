@@ -121,18 +121,23 @@ impl Collector for DnsCollector {
             None,
             MetricType::Histogram,
         )?;
-        let mut cumulative = 0u64;
-        let mut buckets = Vec::with_capacity(totals.latency_buckets.len());
-        for (i, count) in totals.latency_buckets.iter().enumerate() {
-            cumulative += count;
-            let bound = dns::stats::LATENCY_BUCKETS_US
-                .get(i)
-                .map_or(f64::INFINITY, |us| *us as f64 / 1e6);
-            buckets.push((bound, cumulative));
-        }
+        // prometheus-client accumulates the buckets itself: hand it the
+        // per-bucket counts, not running totals.
+        let buckets: Vec<(f64, u64)> = totals
+            .latency_buckets
+            .iter()
+            .enumerate()
+            .map(|(i, count)| {
+                let bound = dns::stats::LATENCY_BUCKETS_US
+                    .get(i)
+                    .map_or(f64::INFINITY, |us| *us as f64 / 1e6);
+                (bound, *count)
+            })
+            .collect();
+        let count = totals.latency_buckets.iter().sum();
         histogram.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
             totals.latency_sum_us as f64 / 1e6,
-            cumulative,
+            count,
             &buckets,
             None,
         )?;

@@ -34,6 +34,8 @@ pub struct Query {
     pub timeout_s: u32,
     /// +tries=N.
     pub tries: u32,
+    /// Further dig options, passed as given (e.g. "+edns=1").
+    pub extra: Vec<String>,
 }
 
 impl Query {
@@ -52,7 +54,14 @@ impl Query {
             recurse: true,
             timeout_s: 2,
             tries: 1,
+            extra: Vec::new(),
         }
+    }
+
+    /// Adds a dig option as is, e.g. `"+edns=1"` or `"+noednsnegotiation"`.
+    pub fn arg(mut self, option: &str) -> Self {
+        self.extra.push(option.to_string());
+        self
     }
 
     /// Over TCP only.
@@ -154,6 +163,7 @@ impl Query {
             Some(n) => args.push(format!("+bufsize={n}")),
             None => {}
         }
+        args.extend(self.extra.iter().cloned());
         args
     }
 }
@@ -190,6 +200,12 @@ pub struct DigResult {
     pub transport: Option<String>,
     /// The EDNS payload size the server advertised, if any.
     pub edns_udp: Option<u16>,
+    /// The EDNS version of the answer's OPT record, if any.
+    pub edns_version: Option<u8>,
+    /// The question section as printed: (name, type), name as received.
+    pub question: Vec<(String, String)>,
+    /// Size of the (last) answer in bytes (`MSG SIZE rcvd`).
+    pub msg_size: Option<usize>,
     /// dig's complete output, for assertion messages.
     pub raw: String,
 }
@@ -299,6 +315,9 @@ pub fn parse(text: &str) -> Option<DigResult> {
             result.flags = flags.split_whitespace().map(str::to_string).collect();
         } else if let Some(rest) = line.strip_prefix("; EDNS:") {
             result.edns_udp = field(rest, "udp:").and_then(|v| v.parse().ok());
+            result.edns_version = field(rest, "version:").and_then(|v| v.parse().ok());
+        } else if let Some(rest) = line.strip_prefix(";; MSG SIZE  rcvd:") {
+            result.msg_size = rest.trim().parse().ok();
         } else if let Some(rest) = line.strip_prefix(";; SERVER:") {
             result.transport = rest
                 .rsplit_once('(')
@@ -308,11 +327,17 @@ pub fn parse(text: &str) -> Option<DigResult> {
             .and_then(|l| l.strip_suffix(" SECTION:"))
         {
             section = match name {
+                "QUESTION" => "question",
                 "ANSWER" => "answer",
                 "AUTHORITY" => "authority",
                 "ADDITIONAL" => "additional",
                 _ => "",
             };
+        } else if section == "question" && line.starts_with(';') && !line.starts_with(";;") {
+            let words: Vec<&str> = line[1..].split_whitespace().collect();
+            if let [name, .., rtype] = words.as_slice() {
+                result.question.push((name.to_string(), rtype.to_string()));
+            }
         } else if line.is_empty() || line.starts_with(';') {
             continue;
         } else if let Some(rr) = parse_rr(line) {
@@ -375,6 +400,8 @@ plain.lab.\t300\tIN\tNS\tns.leaf.lab.
 
 ;; Query time: 0 msec
 ;; SERVER: 10.53.0.3#53(10.53.0.3) (UDP)
+;; WHEN: Mon Jan 01 00:00:00 UTC 2024
+;; MSG SIZE  rcvd: 92
 ";
 
     #[test]
@@ -387,6 +414,12 @@ plain.lab.\t300\tIN\tNS\tns.leaf.lab.
         assert_eq!(r.authority[0].data, "ns.leaf.lab.");
         assert_eq!(r.transport.as_deref(), Some("UDP"));
         assert_eq!(r.edns_udp, Some(1232));
+        assert_eq!(r.edns_version, Some(0));
+        assert_eq!(
+            r.question,
+            [("www.plain.lab.".to_string(), "A".to_string())]
+        );
+        assert_eq!(r.msg_size, Some(92));
     }
 
     #[test]

@@ -251,6 +251,50 @@ impl DnsHierarchy {
         Ok(())
     }
 
+    /// Appends `records` (zone-file lines; relative names are relative to
+    /// the zone) to the unsigned zone `origin` (e.g. `"plain.lab."`) on
+    /// every server that serves it, and restarts those servers so they
+    /// serve the new names. For benchmarks and tests that need more names
+    /// than the built-in data. Signed zones are refused: the new records
+    /// would have no signatures.
+    pub fn add_records(&mut self, origin: &str, records: &str) -> Result<()> {
+        let origin = if origin.ends_with('.') {
+            origin.to_string()
+        } else {
+            format!("{origin}.")
+        };
+        let mut targets = Vec::new();
+        for server in Server::ALL {
+            for (zone, file) in server.zones() {
+                if zone.eq_ignore_ascii_case(&origin) {
+                    if file.ends_with(".signed") {
+                        bail!("{origin} is signed: cannot add records to it");
+                    }
+                    targets.push((server, *file));
+                }
+            }
+        }
+        if targets.is_empty() {
+            bail!("no lab server serves {origin}");
+        }
+        for (server, file) in targets {
+            let path = self.dir.join(file);
+            let mut text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(records);
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            self.stop(server);
+            self.start_server(server)?;
+        }
+        Ok(())
+    }
+
     /// Stops every server (the "internet is down" case).
     pub fn stop_all(&mut self) {
         for server in Server::ALL {

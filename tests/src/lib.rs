@@ -25,11 +25,14 @@
 pub mod addr;
 pub mod dig;
 pub mod dns_hierarchy;
+pub mod json;
 pub mod malformed;
 pub mod netns;
+pub mod probe;
 pub mod process;
 pub mod require;
 pub mod routerd;
+pub mod tls;
 pub mod unbound;
 
 pub use dig::{DigResult, Query, Rr};

@@ -147,6 +147,30 @@ impl Lab {
         Ok(host)
     }
 
+    /// Stops the host's bridge netfilter hooks (`br_netfilter`, when the
+    /// module is loaded, e.g. by Docker) from running the host's iptables
+    /// on traffic between lab hosts: the lab's switch is a plain L2
+    /// switch, and load benchmarks should not pay for a firewall that is
+    /// not part of what they measure. The sysctls are per namespace, so
+    /// only this lab's switch is affected. A no-op without the module.
+    pub fn disable_bridge_netfilter(&self) -> Result<()> {
+        let script = "for f in /proc/sys/net/bridge/bridge-nf-call-*; do \
+                      [ -e \"$f\" ] && echo 0 > \"$f\"; done; true";
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.switch, "sh", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .context("running ip netns exec")?;
+        if !out.status.success() {
+            bail!(
+                "disabling bridge netfilter in {} failed: {}",
+                self.switch,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
     /// A host added earlier, by name.
     pub fn host(&self, name: &str) -> Option<Host> {
         let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());

@@ -17,7 +17,8 @@ pub fn e2e_enabled() -> bool {
 ///
 /// Tools are looked up in `PATH` and the sbin directories (NSD and unbound
 /// live in /usr/sbin). The pseudo-tool `routerd` means the daemon binary
-/// that [`crate::routerd::binary`] finds.
+/// that [`crate::routerd::binary`] finds, `routerctl` the CLI that
+/// [`crate::routerd::routerctl_binary`] finds.
 ///
 /// When something is missing: panics if `REQUIRE_E2E=1`, otherwise prints
 /// why the test is skipped and returns false.
@@ -49,6 +50,10 @@ pub fn missing(tools: &[&str]) -> Vec<String> {
         if *tool == "routerd" {
             if let Err(e) = crate::routerd::binary() {
                 missing.push(format!("the routerd binary ({e})"));
+            }
+        } else if *tool == "routerctl" {
+            if let Err(e) = crate::routerd::routerctl_binary() {
+                missing.push(format!("the routerctl binary ({e})"));
             }
         } else if find_tool(tool).is_none() {
             missing.push(format!("`{tool}`"));

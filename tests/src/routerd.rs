@@ -40,6 +40,27 @@ pub fn binary() -> Result<PathBuf> {
     )
 }
 
+/// `routerctl`: `$ROUTERCTL_BIN`, else next to the routerd binary that
+/// [`binary`] finds (cargo builds both into the same directory).
+pub fn routerctl_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("ROUTERCTL_BIN") {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!("ROUTERCTL_BIN={} does not exist", path.display());
+        }
+        return Ok(path);
+    }
+    let routerd = binary()?;
+    let candidate = routerd.with_file_name("routerctl");
+    if candidate.is_file() {
+        return Ok(candidate);
+    }
+    bail!(
+        "no routerctl next to {}: run `cargo build -p router` or set ROUTERCTL_BIN",
+        routerd.display()
+    )
+}
+
 /// routerd's log filter unless `E2E_RUST_LOG` says otherwise: debug for
 /// our crates, info for hickory (whose debug output drowns everything).
 const DEFAULT_LOG: &str = "info,dns=debug,router=debug,routerd=debug";
@@ -51,6 +72,10 @@ pub struct Upstream {
     pub address: SocketAddr,
     /// "udp", "tcp", "tls" or "https".
     pub protocol: String,
+    /// `tls_name` (tls and https only).
+    pub tls_name: Option<String>,
+    /// `ca_file` (tls and https only).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Upstream {
@@ -59,15 +84,49 @@ impl Upstream {
         Upstream {
             address: SocketAddr::new(addr, 53),
             protocol: "udp".to_string(),
+            tls_name: None,
+            ca_file: None,
         }
     }
 
+    /// A DNS-over-TLS upstream (port 853) whose certificate must name
+    /// `tls_name`, with `ca_file` as an extra trust root.
+    pub fn tls(addr: IpAddr, tls_name: &str, ca_file: Option<&std::path::Path>) -> Upstream {
+        Upstream {
+            address: SocketAddr::new(addr, 853),
+            protocol: "tls".to_string(),
+            tls_name: Some(tls_name.to_string()),
+            ca_file: ca_file.map(std::path::Path::to_path_buf),
+        }
+    }
+
+    /// A DNS-over-HTTPS upstream (port 443, path /dns-query), as [`Upstream::tls`].
+    pub fn https(addr: IpAddr, tls_name: &str, ca_file: Option<&std::path::Path>) -> Upstream {
+        Upstream {
+            address: SocketAddr::new(addr, 443),
+            protocol: "https".to_string(),
+            tls_name: Some(tls_name.to_string()),
+            ca_file: ca_file.map(std::path::Path::to_path_buf),
+        }
+    }
+
+    /// The key/value pairs, `address = "..", protocol = ".."[, ...]`.
+    fn fields(&self) -> Vec<String> {
+        let mut fields = vec![
+            format!("address = {}", quote(&self.address.to_string())),
+            format!("protocol = {}", quote(&self.protocol)),
+        ];
+        if let Some(name) = &self.tls_name {
+            fields.push(format!("tls_name = {}", quote(name)));
+        }
+        if let Some(ca) = &self.ca_file {
+            fields.push(format!("ca_file = {}", quote(&ca.to_string_lossy())));
+        }
+        fields
+    }
+
     fn to_inline_toml(&self) -> String {
-        format!(
-            "{{ address = {}, protocol = {} }}",
-            quote(&self.address.to_string()),
-            quote(&self.protocol)
-        )
+        format!("{{ {} }}", self.fields().join(", "))
     }
 }
 
@@ -245,8 +304,9 @@ impl RouterdConfig {
         let _ = writeln!(t, "allow_servers = {}", list(&self.allow_servers));
         for u in &self.upstreams {
             let _ = writeln!(t, "\n[[dns.upstreams]]");
-            let _ = writeln!(t, "address = {}", quote(&u.address.to_string()));
-            let _ = writeln!(t, "protocol = {}", quote(&u.protocol));
+            for field in u.fields() {
+                let _ = writeln!(t, "{field}");
+            }
         }
         for (zone, upstreams) in &self.forward_zones {
             let ups: Vec<String> = upstreams.iter().map(Upstream::to_inline_toml).collect();
@@ -274,11 +334,8 @@ impl RouterdConfig {
     /// answers a query from `host` itself — any answer, even REFUSED.
     pub fn start(&self, host: &Host) -> Result<Routerd> {
         let binary = binary()?;
-        let control = self
-            .control_socket
-            .clone()
-            .unwrap_or_else(|| host.dir().join(format!("routerd-{}.sock", host.name)));
-        let config = host.dir().join(format!("routerd-{}.toml", host.name));
+        let control = self.control_socket_on(host);
+        let config = Self::config_path_on(host);
         std::fs::write(&config, self.to_toml(&control))?;
         let label = format!("routerd-{}", host.name);
         let mut daemon = host.spawn_with_env(
@@ -313,7 +370,21 @@ impl RouterdConfig {
             daemon,
             addr: addr.ip(),
             config,
+            control_socket: control,
+            host: host.clone(),
         })
+    }
+
+    /// The control socket routerd on `host` uses with this config.
+    pub fn control_socket_on(&self, host: &Host) -> PathBuf {
+        self.control_socket
+            .clone()
+            .unwrap_or_else(|| host.dir().join(format!("routerd-{}.sock", host.name)))
+    }
+
+    /// Where [`RouterdConfig::start`] writes the config for `host`.
+    pub fn config_path_on(host: &Host) -> PathBuf {
+        host.dir().join(format!("routerd-{}.toml", host.name))
     }
 }
 
@@ -325,6 +396,10 @@ pub struct Routerd {
     addr: IpAddr,
     /// The config file it was started with.
     pub config: PathBuf,
+    /// Its control socket.
+    pub control_socket: PathBuf,
+    /// The host it runs on.
+    pub host: Host,
 }
 
 impl Routerd {
@@ -337,6 +412,113 @@ impl Routerd {
     pub fn check_running(&mut self) -> Result<()> {
         self.daemon.check_running()
     }
+
+    /// Replaces its config file with `config` (same control socket); the
+    /// daemon sees it at the next reload.
+    pub fn rewrite_config(&self, config: &RouterdConfig) -> Result<()> {
+        self.write_config_text(&config.to_toml(&self.control_socket))
+    }
+
+    /// Replaces its config file with arbitrary text (e.g. a broken file).
+    pub fn write_config_text(&self, text: &str) -> Result<()> {
+        std::fs::write(&self.config, text)
+            .with_context(|| format!("writing {}", self.config.display()))
+    }
+
+    /// Runs `routerctl --socket <its socket> ARGS` on its host and returns
+    /// the output whatever the exit status.
+    pub fn routerctl(&self, args: &[&str]) -> Result<Ctl> {
+        routerctl(&self.host, &self.control_socket, args)
+    }
+
+    /// `routerctl status --json`, parsed; an error unless it exits 0.
+    pub fn status_json(&self) -> Result<crate::json::Value> {
+        let out = self.routerctl(&["status", "--json"])?;
+        if !out.success {
+            bail!(
+                "routerctl status --json failed: {}{}",
+                out.stdout,
+                out.stderr
+            );
+        }
+        crate::json::parse(&out.stdout)
+            .with_context(|| format!("routerctl status --json printed:\n{}", out.stdout))
+    }
+
+    /// Sends a signal (e.g. "HUP") to the daemon.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let status = std::process::Command::new("kill")
+            .args(["-s", signal, &self.daemon.pid().to_string()])
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill -s {signal} {} failed", self.daemon.pid());
+        }
+        Ok(())
+    }
+}
+
+/// What a `routerctl` (or `routerd check`) run printed.
+#[derive(Debug, Clone)]
+pub struct Ctl {
+    /// Exit status 0.
+    pub success: bool,
+    /// The exit code, if it exited normally.
+    pub code: Option<i32>,
+    /// Its stdout.
+    pub stdout: String,
+    /// Its stderr.
+    pub stderr: String,
+}
+
+impl Ctl {
+    fn from_output(out: &std::process::Output) -> Ctl {
+        Ctl {
+            success: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Ctl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `routerctl --socket SOCKET ARGS` on `host` (bounded: the process
+/// is killed after 10 s).
+pub fn routerctl(host: &Host, socket: &std::path::Path, args: &[&str]) -> Result<Ctl> {
+    let ctl = routerctl_binary()?;
+    let socket = socket.to_string_lossy();
+    let mut all = vec!["10", ctl.to_str().context("non-UTF-8 routerctl path")?];
+    all.extend(["--socket", &socket]);
+    all.extend(args);
+    let out = host.exec("timeout", &all)?;
+    Ok(Ctl::from_output(&out))
+}
+
+/// Runs `routerd check --config PATH` on `host`.
+pub fn routerd_check(host: &Host, config: &std::path::Path) -> Result<Ctl> {
+    let routerd = binary()?;
+    let config = config.to_string_lossy();
+    let out = host.exec(
+        "timeout",
+        &[
+            "10",
+            routerd.to_str().context("non-UTF-8 routerd path")?,
+            "check",
+            "--config",
+            &config,
+        ],
+    )?;
+    Ok(Ctl::from_output(&out))
 }
 
 /// A TOML basic string.

@@ -3,15 +3,33 @@
 //!
 //! `lab` checks the lab itself against NSD (and unbound as a reference
 //! resolver), so it can be trusted before routerd works; `resolver` runs
-//! routerd over it. routerd is not built by `cargo test -p e2e`: run
-//! `cargo build -p router` first (or set ROUTERD_BIN).
+//! routerd over it; `protocol` checks wire-level behaviour (ANY, EDNS,
+//! sizes, case, rate limits); `control` and `reload` drive routerctl, the
+//! control socket, SIGHUP and the metrics endpoint; `encrypted` forwards
+//! over DoT and DoH to an Unbound with a CA made at test time (needs
+//! openssl and kdig); `demo` runs `routerd demo` in a namespace.
+//!
+//! routerd and routerctl are not built by `cargo test -p e2e`: run
+//! `cargo build -p router` first (or set ROUTERD_BIN and ROUTERCTL_BIN).
 
 // Test harness: a failed unwrap is a failed test, with the message we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "dns/common.rs"]
 mod common;
+#[path = "dns/control.rs"]
+mod control;
+#[path = "dns/demo.rs"]
+mod demo;
+#[path = "dns/encrypted.rs"]
+mod encrypted;
+#[path = "dns/handover.rs"]
+mod handover;
 #[path = "dns/lab.rs"]
 mod lab;
+#[path = "dns/protocol.rs"]
+mod protocol;
+#[path = "dns/reload.rs"]
+mod reload;
 #[path = "dns/resolver.rs"]
 mod resolver;

@@ -229,6 +229,12 @@ impl WorkerCache {
         self.index.insert(hash, idx);
     }
 
+    /// Every entry, expired ones included (a reload hands them to the next
+    /// service so the house does not start from a cold cache).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Arc<CachedAnswer>)> {
+        self.entries.iter().map(|e| (&*e.key, &e.slot.answer))
+    }
+
     /// Removes `key`; returns whether it was present.
     pub fn remove(&mut self, key: &[u8]) -> bool {
         let hash = self.hash(key);

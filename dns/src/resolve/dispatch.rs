@@ -106,9 +106,19 @@ impl Dispatcher {
                     Done::Resolved(key, resolved) => self.on_resolved(key, resolved),
                     Done::StaleTimer(key) => self.on_stale_timer(&key),
                 },
-                Some(reply) = status.recv() => {
-                    let _ = reply.send(self.cache.len());
-                }
+                Some(request) = status.recv() => match request {
+                    CacheRequest::Size(reply) => {
+                        let _ = reply.send(self.cache.len());
+                    }
+                    CacheRequest::Export(reply) => {
+                        let entries = self
+                            .cache
+                            .iter()
+                            .map(|(key, answer)| (Box::from(key), Arc::clone(answer)))
+                            .collect();
+                        let _ = reply.send(entries);
+                    }
+                },
             }
         }
     }
@@ -256,6 +266,14 @@ impl Dispatcher {
         }
     }
 
+    /// Fills the master cache and every replica, e.g. from the service a
+    /// reload replaces.
+    pub fn seed(&mut self, entries: CacheEntries) {
+        for (key, answer) in entries {
+            self.replicate(&key, &answer);
+        }
+    }
+
     fn replicate(&mut self, key: &[u8], answer: &Arc<CachedAnswer>) {
         self.cache.insert(Box::from(key), Arc::clone(answer));
         let shared: Arc<[u8]> = Arc::from(key);
@@ -372,8 +390,17 @@ impl Dispatcher {
     }
 }
 
-/// Requests for the master cache's size, answered between jobs.
-pub type StatusRequests = mpsc::Receiver<tokio::sync::oneshot::Sender<usize>>;
+/// Questions about the master cache, answered between jobs.
+#[derive(Debug)]
+pub enum CacheRequest {
+    Size(tokio::sync::oneshot::Sender<usize>),
+    Export(tokio::sync::oneshot::Sender<CacheEntries>),
+}
+
+/// Cache entries handed from one service to the next on reload.
+pub type CacheEntries = Vec<(Box<[u8]>, Arc<CachedAnswer>)>;
+
+pub type StatusRequests = mpsc::Receiver<CacheRequest>;
 
 fn has_records(message: &Message) -> bool {
     !(message.answers.is_empty() && message.authorities.is_empty())

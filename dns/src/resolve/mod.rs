@@ -46,6 +46,8 @@ enum Backend {
 pub struct Resolver {
     mode: Mode,
     local: LocalRecords,
+    /// As written in the config; `local` also holds the derived PTRs.
+    declared_local_records: usize,
     /// Sorted most specific first, so the first match wins.
     zones: Vec<(LowerName, UpstreamSet)>,
     backend: Backend,
@@ -99,6 +101,7 @@ impl Resolver {
         Ok(Self {
             mode: settings.mode,
             local: LocalRecords::new(&settings.local_records),
+            declared_local_records: settings.local_records.len(),
             zones,
             backend,
         })
@@ -135,9 +138,10 @@ impl Resolver {
         }
         match &self.backend {
             Backend::Recursive(recursor) => {
-                let message = recursor
+                let mut message = recursor
                     .resolve(query, question.dnssec_ok, question.checking_disabled)
                     .await;
+                minimize(&mut message);
                 // hickory reports unreachable servers as SERVFAIL; so does a
                 // bogus answer, but that one is never replaced by stale data
                 // because a bogus answer is not cached in the first place.
@@ -158,7 +162,7 @@ impl Resolver {
                 Mode::Forward => "forward",
             },
             dnssec: matches!(&self.backend, Backend::Recursive(_)),
-            local_records: self.local.len(),
+            local_records: self.declared_local_records,
             upstreams: match &self.backend {
                 Backend::Forward(set) => set.status(),
                 Backend::Recursive(_) => Vec::new(),
@@ -173,6 +177,28 @@ impl Resolver {
                 .collect(),
         }
     }
+}
+
+/// Minimal responses, as Unbound sends by default: the answer alone, or
+/// for a negative answer the SOA, plus the NSEC/NSEC3 proofs (and their
+/// signatures) a validating client needs. Referral NS records and glue only
+/// bloat the answer, and their TTLs, often shorter than the answer's, would
+/// cut the cache entry's life short.
+pub fn minimize(message: &mut Message) {
+    use hickory_proto::dnssec::rdata::DNSSECRData;
+    use hickory_proto::rr::RData;
+    let negative = message.answers.is_empty();
+    message.authorities.retain(|record| match &record.data {
+        RData::SOA(_) => negative,
+        RData::DNSSEC(DNSSECRData::NSEC(_) | DNSSECRData::NSEC3(_)) => true,
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => {
+            let covered = sig.input().type_covered;
+            matches!(covered, RecordType::NSEC | RecordType::NSEC3)
+                || (negative && covered == RecordType::SOA)
+        }
+        _ => false,
+    });
+    message.additionals.clear();
 }
 
 /// The target of a CNAME that ends the answer without its target's records.
@@ -208,6 +234,7 @@ async fn forward(upstreams: &UpstreamSet, query: Query, question: &Question) -> 
         .await
     {
         Ok(mut message) => {
+            minimize(&mut message);
             message.metadata.id = 0;
             message.metadata.recursion_available = true;
             message.edns = None;
@@ -217,5 +244,68 @@ async fn forward(upstreams: &UpstreamSet, query: Query, question: &Question) -> 
             }
         }
         Err(upstream::AllUpstreamsFailed) => servfail(question, true),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use hickory_proto::rr::rdata::{A, NS, SOA};
+    use hickory_proto::rr::{RData, Record};
+
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn soa() -> Record {
+        Record::from_rdata(
+            name("lab."),
+            300,
+            RData::SOA(SOA::new(name("ns.lab."), name("h.lab."), 1, 1, 1, 1, 60)),
+        )
+    }
+
+    #[test]
+    fn minimal_positive_answers_drop_referral_data() {
+        let mut message = Message::response(0, OpCode::Query);
+        message.answers.push(Record::from_rdata(
+            name("www.lab."),
+            3600,
+            RData::A(A(Ipv4Addr::new(10, 0, 0, 1))),
+        ));
+        message.authorities.push(Record::from_rdata(
+            name("lab."),
+            0,
+            RData::NS(NS(name("ns.lab."))),
+        ));
+        message.authorities.push(soa());
+        message.additionals.push(Record::from_rdata(
+            name("ns.lab."),
+            0,
+            RData::A(A(Ipv4Addr::new(10, 0, 0, 2))),
+        ));
+        minimize(&mut message);
+        assert_eq!(message.answers.len(), 1);
+        assert!(message.authorities.is_empty());
+        assert!(message.additionals.is_empty());
+    }
+
+    #[test]
+    fn minimal_negative_answers_keep_the_soa() {
+        let mut message = Message::response(0, OpCode::Query);
+        message.metadata.response_code = ResponseCode::NXDomain;
+        message.authorities.push(Record::from_rdata(
+            name("lab."),
+            300,
+            RData::NS(NS(name("ns.lab."))),
+        ));
+        message.authorities.push(soa());
+        minimize(&mut message);
+        assert_eq!(message.authorities.len(), 1);
+        assert_eq!(message.authorities[0].record_type(), RecordType::SOA);
     }
 }

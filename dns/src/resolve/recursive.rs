@@ -241,8 +241,11 @@ fn normalize(response: &mut Message, qname: &Name) {
         .chain(response.additionals.iter_mut())
     {
         record.name = record.name.to_lowercase();
-        if let RData::CNAME(target) = &mut record.data {
-            target.0 = target.0.to_lowercase();
+        match &mut record.data {
+            RData::CNAME(target) => target.0 = target.0.to_lowercase(),
+            RData::NS(target) => target.0 = target.0.to_lowercase(),
+            RData::PTR(target) => target.0 = target.0.to_lowercase(),
+            _ => {}
         }
     }
     let mut chain = vec![qname.to_lowercase()];
@@ -314,5 +317,76 @@ fn summarize<'a>(records: impl Iterator<Item = &'a Record>, proof: Option<Proof>
         Some(_) => Summary::Insecure,
         None if any && all_secure => Summary::Secure,
         None => Summary::Insecure,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use hickory_proto::rr::rdata::{A, CNAME};
+
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn normalize_orders_cname_chains_and_lowercases_names() {
+        let mut response = Message::response(0, OpCode::Query);
+        let cname = |from: &str, to: &str| {
+            Record::from_rdata(name(from), 60, RData::CNAME(CNAME(name(to))))
+        };
+        response.answers = vec![
+            cname("C3.plain.LAB.", "target.PLAIN.lab."),
+            cname("c1.PLAIN.lab.", "C2.plain.lab."),
+            Record::from_rdata(
+                name("TARGET.plain.lab."),
+                60,
+                RData::A(A(Ipv4Addr::new(10, 53, 1, 1))),
+            ),
+            cname("c2.Plain.lab.", "c3.PLAIN.lab."),
+        ];
+        normalize(&mut response, &name("c1.plain.lab."));
+        let owners: Vec<String> = response
+            .answers
+            .iter()
+            .map(|r| r.name.to_string())
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                "c1.plain.lab.",
+                "c2.plain.lab.",
+                "c3.plain.lab.",
+                "target.plain.lab."
+            ]
+        );
+        assert_eq!(
+            response.answers[2].data,
+            RData::CNAME(CNAME(name("target.plain.lab.")))
+        );
+    }
+
+    #[test]
+    fn root_hints_without_addresses_are_rejected() {
+        let dir = std::env::temp_dir().join(format!("hints-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("root.hints");
+        std::fs::write(&path, ". 3600 IN NS a.root.lab.\n").unwrap();
+        let error = read_root_hints(&path).unwrap_err().to_string();
+        assert!(error.contains("no A or AAAA records"), "{error}");
+        std::fs::write(
+            &path,
+            ". 3600 IN NS a.root.lab.\na.root.lab. 3600 IN A 10.53.0.1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_root_hints(&path).unwrap(),
+            [IpAddr::V4(Ipv4Addr::new(10, 53, 0, 1))]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

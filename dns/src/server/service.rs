@@ -17,7 +17,7 @@ use super::{Job, WorkerMessage};
 use crate::error::DnsError;
 use crate::fastpath::acl::AllowList;
 use crate::fastpath::cache::WorkerCache;
-use crate::resolve::dispatch::Dispatcher;
+use crate::resolve::dispatch::{CacheEntries, CacheRequest, Dispatcher};
 use crate::resolve::{Resolver, ResolverStatus};
 use crate::settings::DnsSettings;
 use crate::stats::{Stats, Totals};
@@ -33,8 +33,9 @@ pub struct DnsService {
     shutdown: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     stop_tcp: watch::Sender<bool>,
-    cache_size: mpsc::Sender<oneshot::Sender<usize>>,
+    cache_requests: mpsc::Sender<CacheRequest>,
     worker_count: usize,
+    sockets: BoundSockets,
     /// Kept so the dispatcher lives until `stop`.
     _jobs: mpsc::Sender<Job>,
 }
@@ -45,6 +46,50 @@ impl std::fmt::Debug for DnsService {
             .field("listen", &self.settings.listen)
             .field("workers", &self.worker_count)
             .finish_non_exhaustive()
+    }
+}
+
+/// Every socket a service serves on.
+#[derive(Debug)]
+struct BoundSockets {
+    listen: Vec<SocketAddr>,
+    threads_per_addr: usize,
+    /// `threads_per_addr` SO_REUSEPORT sockets per listen address.
+    udp: Vec<Arc<std::net::UdpSocket>>,
+    tcp: Vec<std::net::TcpListener>,
+}
+
+impl BoundSockets {
+    fn bind(listen: &[SocketAddr], threads_per_addr: usize) -> Result<Self, DnsError> {
+        let mut udp = Vec::new();
+        for addr in listen {
+            for _ in 0..threads_per_addr {
+                udp.push(Arc::new(udp::bind(*addr)?));
+            }
+        }
+        let tcp = listen
+            .iter()
+            .map(|addr| tcp::bind(*addr))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            listen: listen.to_vec(),
+            threads_per_addr,
+            udp,
+            tcp,
+        })
+    }
+
+    fn try_clone(&self) -> Result<Self, DnsError> {
+        Ok(Self {
+            listen: self.listen.clone(),
+            threads_per_addr: self.threads_per_addr,
+            udp: self.udp.clone(),
+            tcp: self
+                .tcp
+                .iter()
+                .map(std::net::TcpListener::try_clone)
+                .collect::<Result<Vec<_>, _>>()?,
+        })
     }
 }
 
@@ -62,6 +107,18 @@ impl DnsService {
     /// Builds the resolver and binds every socket; nothing is served unless
     /// all of it succeeds. Must be called inside a tokio runtime.
     pub fn start(settings: DnsSettings) -> Result<Self, DnsError> {
+        Self::start_after(settings, Vec::new(), None)
+    }
+
+    /// Starts the service that replaces `previous` on reload: it takes the
+    /// previous service's cache entries (`seed`) and, where the listen
+    /// addresses are unchanged, its sockets.
+    pub fn start_after(
+        settings: DnsSettings,
+        seed: CacheEntries,
+        previous: Option<&DnsService>,
+    ) -> Result<Self, DnsError> {
+        let previous = previous.map(|p| &p.sockets);
         let resolver = Arc::new(Resolver::new(&settings)?);
         let threads_per_addr = if settings.workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
@@ -70,18 +127,29 @@ impl DnsService {
         };
         let allow = AllowList::new(settings.allow.iter().copied());
 
-        let mut sockets = Vec::new();
-        for addr in &settings.listen {
-            for _ in 0..threads_per_addr {
-                sockets.push(Arc::new(udp::bind(*addr)?));
+        // Sockets carry over from the service a reload replaces when the
+        // listen addresses and thread count are the same: queued packets
+        // and pending connections then reach the new workers instead of
+        // dying with the old sockets.
+        let bound = match previous {
+            Some(previous)
+                if previous.listen == settings.listen
+                    && previous.threads_per_addr == threads_per_addr =>
+            {
+                previous.try_clone()?
             }
-        }
-        let listeners = settings
-            .listen
+            _ => BoundSockets::bind(&settings.listen, threads_per_addr)?,
+        };
+        let sockets = bound.udp.clone();
+        let listeners = bound
+            .tcp
             .iter()
-            .map(|addr| tcp::bind(*addr))
-            .collect::<Result<Vec<_>, _>>()?;
-
+            .map(|l| {
+                let l = l.try_clone()?;
+                l.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(l)
+            })
+            .collect::<Result<Vec<_>, std::io::Error>>()?;
         let worker_count = sockets.len();
         let stats = Arc::new(Stats::new(worker_count));
         let shutdown = Arc::new(AtomicBool::new(false));
@@ -117,13 +185,14 @@ impl DnsService {
             threads.push(thread);
         }
 
-        let dispatcher = Dispatcher::new(
+        let mut dispatcher = Dispatcher::new(
             Arc::clone(&resolver),
             settings.cache.clone(),
             settings.max_udp_payload,
             inboxes,
             Arc::clone(&stats),
         );
+        dispatcher.seed(seed);
         tokio::spawn(dispatcher.run(jobs_rx, cache_size_rx));
 
         let (stop_tcp, stop_rx) = watch::channel(false);
@@ -149,8 +218,9 @@ impl DnsService {
             shutdown,
             threads,
             stop_tcp,
-            cache_size: cache_size_tx,
+            cache_requests: cache_size_tx,
             worker_count,
+            sockets: bound,
             _jobs: jobs_tx,
         })
     }
@@ -165,7 +235,7 @@ impl DnsService {
 
     pub async fn status(&self) -> DnsStatus {
         let (tx, rx) = oneshot::channel();
-        let cache_entries = match self.cache_size.send(tx).await {
+        let cache_entries = match self.cache_requests.send(CacheRequest::Size(tx)).await {
             Ok(()) => rx.await.unwrap_or(0),
             Err(_) => 0,
         };
@@ -175,6 +245,15 @@ impl DnsService {
             cache_entries,
             resolver: self.resolver.status(),
             totals: self.stats.totals(),
+        }
+    }
+
+    /// A copy of the master cache, for the service that replaces this one.
+    pub async fn export_cache(&self) -> CacheEntries {
+        let (tx, rx) = oneshot::channel();
+        match self.cache_requests.send(CacheRequest::Export(tx)).await {
+            Ok(()) => rx.await.unwrap_or_default(),
+            Err(_) => Vec::new(),
         }
     }
 

@@ -26,7 +26,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// cannot exhaust memory or file descriptors.
 const MAX_CONNECTIONS: usize = 512;
 
-pub fn bind(addr: SocketAddr) -> Result<TcpListener, DnsError> {
+/// Binds a listening socket; the caller makes it a tokio listener (a
+/// reload hands a duplicate of it to the next service).
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
     let bind_error = |source| DnsError::Bind {
         transport: "TCP",
         addr,
@@ -44,7 +46,7 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, DnsError> {
     socket.set_nonblocking(true).map_err(bind_error)?;
     socket.bind(&addr.into()).map_err(bind_error)?;
     socket.listen(1024).map_err(bind_error)?;
-    TcpListener::from_std(socket.into()).map_err(bind_error)
+    Ok(socket.into())
 }
 
 /// What every TCP connection shares.

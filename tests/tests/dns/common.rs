@@ -15,6 +15,18 @@ pub const ROUTERD_TOOLS: &[&str] = &[
     "routerd",
 ];
 
+/// Tools for tests that also drive `routerctl`.
+pub const CTL_TOOLS: &[&str] = &[
+    "nsd",
+    "dig",
+    "ldns-keygen",
+    "ldns-signzone",
+    "ldns-key2ds",
+    "routerd",
+    "routerctl",
+    "timeout",
+];
+
 /// A lab with the hierarchy, a router host and a client host. Field order
 /// is drop order: daemons first, namespaces last.
 pub struct Setup {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The load comparison of routerd with Unbound, in the namespace lab:
+#
+#   sudo benches/load.sh [--rounds N] [--seconds S] [--markdown FILE] ...
+#
+# Builds routerd and the benchmark driver in release, then runs the driver
+# (benches/src/bin/load.rs), which builds a lab of network namespaces (the
+# NSD hierarchy, routerd, Unbound, a dnsperf client), warms both resolvers
+# and runs interleaved dnsperf rounds against each. Nothing leaves the
+# machine. Options are the driver's: `benches/load.sh --help`.
+#
+# ROUTERD_BIN=/path/to/routerd benchmarks that binary instead of the one
+# built here. Needs root (namespaces), nsd, unbound, dnsperf, dig and
+# ldns-signzone (`sudo tests/run.sh` installs them all).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+
+# Under sudo, cargo is often only on the invoking user's PATH: build as
+# that user then, so target/ keeps its owner.
+build() {
+    if command -v cargo >/dev/null 2>&1; then
+        cargo "$@"
+    elif [ -n "${SUDO_USER:-}" ]; then
+        sudo -u "$SUDO_USER" -H bash -lc 'cd "$1" && shift && cargo "$@"' bash "$PWD" "$@"
+    else
+        echo "load.sh: cargo not found" >&2
+        exit 1
+    fi
+}
+
+if [ -z "${ROUTERD_BIN:-}" ]; then
+    build build --release -p router
+    export ROUTERD_BIN="$target_dir/release/routerd"
+fi
+build build --release -p benches --bin load
+exec "$target_dir/release/load" "$@"

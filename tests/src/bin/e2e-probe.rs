@@ -1,0 +1,39 @@
+//! Small network clients for the lab, run inside a namespace with
+//! `ip netns exec`:
+//!
+//! - `e2e-probe http-get ADDR:PORT PATH` prints the whole HTTP response;
+//! - `e2e-probe udp-burst ADDR:PORT NAME COUNT` sends COUNT (at most 1000)
+//!   A queries for NAME back to back and prints `sent=N answered=M`.
+#![allow(clippy::print_stdout)] // reason: printing is this program's job
+
+use std::time::Duration;
+
+use e2e::probe::{http_get, udp_burst};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["http-get", target, path] => {
+            print!("{}", http_get(target.parse()?, path)?);
+        }
+        ["udp-burst", target, name, count] => {
+            let count: u16 = count.parse()?;
+            let burst = udp_burst(
+                target.parse()?,
+                name,
+                count.min(1000),
+                Duration::from_millis(1000),
+            )?;
+            println!("sent={} answered={}", burst.sent, burst.answered);
+        }
+        _ => anyhow::bail!(
+            "usage: e2e-probe http-get ADDR:PORT PATH | udp-burst ADDR:PORT NAME COUNT"
+        ),
+    }
+    Ok(())
+}

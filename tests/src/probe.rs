@@ -1,0 +1,131 @@
+//! Tiny network clients the lab runs inside a namespace through the
+//! `e2e-probe` helper binary: an HTTP GET (for `/metrics`, no curl needed)
+//! and a bounded burst of DNS queries over UDP (for rate limits).
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A DNS query in wire form: RD set, one question, no EDNS.
+pub fn query_packet(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut p = Vec::with_capacity(32 + name.len());
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        let label = &label.as_bytes()[..label.len().min(63)];
+        p.push(label.len() as u8);
+        p.extend_from_slice(label);
+    }
+    p.push(0);
+    p.extend_from_slice(&qtype.to_be_bytes());
+    p.extend_from_slice(&[0, 1]);
+    p
+}
+
+/// The id of a response (QR set), if `packet` is one.
+pub fn response_id(packet: &[u8]) -> Option<u16> {
+    if packet.len() < 12 || packet[2] & 0x80 == 0 {
+        return None;
+    }
+    Some(u16::from_be_bytes([packet[0], packet[1]]))
+}
+
+/// What [`udp_burst`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Burst {
+    /// Queries sent.
+    pub sent: usize,
+    /// Distinct queries answered.
+    pub answered: usize,
+}
+
+/// Sends `count` queries for `name`/A (ids 0..count) from one socket as
+/// fast as it can, then collects answers until none came for `wait`
+/// (at most 5 s in all).
+pub fn udp_burst(target: SocketAddr, name: &str, count: u16, wait: Duration) -> Result<Burst> {
+    let bind: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0".parse()?
+    } else {
+        "[::]:0".parse()?
+    };
+    let socket = UdpSocket::bind(bind)?;
+    socket.connect(target)?;
+    let mut sent = 0;
+    for id in 0..count {
+        if socket.send(&query_packet(id, name, 1)).is_ok() {
+            sent += 1;
+        }
+    }
+    socket.set_read_timeout(Some(wait))?;
+    let mut answered = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && answered.len() < sent {
+        match socket.recv(&mut buf) {
+            Ok(n) => {
+                if let Some(id) = response_id(&buf[..n]) {
+                    answered.insert(id);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            // ICMP errors surface here; nothing more will come.
+            Err(e) => bail!("receiving from {target}: {e}"),
+        }
+    }
+    Ok(Burst {
+        sent,
+        answered: answered.len(),
+    })
+}
+
+/// `GET path` over HTTP/1.1 with a 3 s timeout; returns the whole
+/// response (status line, headers, body).
+pub fn http_get(target: SocketAddr, path: &str) -> Result<String> {
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&target, timeout)
+        .with_context(|| format!("connecting to {target}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream
+        .take(16 << 20)
+        .read_to_end(&mut response)
+        .with_context(|| format!("reading the answer of {target}"))?;
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code
+mod tests {
+    use super::{query_packet, response_id};
+
+    #[test]
+    fn builds_queries() {
+        let p = query_packet(0x1234, "www.plain.lab.", 1);
+        assert_eq!(&p[..4], &[0x12, 0x34, 0x01, 0x00]);
+        assert_eq!(&p[12..16], &[3, b'w', b'w', b'w']);
+        assert_eq!(&p[p.len() - 5..], &[0, 0, 1, 0, 1]);
+        assert_eq!(response_id(&p), None);
+        let mut r = p.clone();
+        r[2] |= 0x80;
+        assert_eq!(response_id(&r), Some(0x1234));
+    }
+}
