@@ -5,7 +5,7 @@ use e2e::{DnsHierarchy, Host, Lab, addr};
 /// Tools every DNS test needs.
 pub const LAB_TOOLS: &[&str] = &["nsd", "dig", "ldns-keygen", "ldns-signzone", "ldns-key2ds"];
 
-/// Tools for tests that run routerd.
+/// Tools for tests that run routerd (the lab's, plus the daemon).
 pub const ROUTERD_TOOLS: &[&str] = &[
     "nsd",
     "dig",
@@ -15,7 +15,9 @@ pub const ROUTERD_TOOLS: &[&str] = &[
     "routerd",
 ];
 
-/// Tools for tests that also drive `routerctl`.
+/// Tools for tests that also drive `routerctl`: as `ROUTERD_TOOLS` plus
+/// `routerctl` and `timeout` (kept as one literal list: consts cannot be
+/// concatenated).
 pub const CTL_TOOLS: &[&str] = &[
     "nsd",
     "dig",

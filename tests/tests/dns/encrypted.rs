@@ -9,25 +9,15 @@ use e2e::tls::TlsFiles;
 use e2e::unbound::{Unbound, unbound_has_doh};
 use e2e::{DigResult, Host, Query, Routerd, RouterdConfig, addr};
 
-use crate::common::{Setup, setup};
+use crate::common::{CTL_TOOLS, Setup, setup};
 
 /// The name on the upstream's certificate.
 const TLS_NAME: &str = "resolver.lab";
 
 /// Tools: the routerd lab, routerctl, unbound, openssl and kdig.
-const TOOLS: &[&str] = &[
-    "nsd",
-    "dig",
-    "ldns-keygen",
-    "ldns-signzone",
-    "ldns-key2ds",
-    "routerd",
-    "routerctl",
-    "timeout",
-    "unbound",
-    "openssl",
-    "kdig",
-];
+fn tools() -> Vec<&'static str> {
+    [CTL_TOOLS, &["unbound", "openssl", "kdig"]].concat()
+}
 
 /// Field order is drop order: unbound before the lab.
 struct Encrypted {
@@ -89,7 +79,7 @@ fn upstream_status(r: &Routerd) -> Value {
 /// server and certificates are right, whatever routerd does.
 #[test]
 fn lab_unbound_serves_dot_and_doh() {
-    if !e2e::require(TOOLS) {
+    if !e2e::require(&tools()) {
         return;
     }
     let e = encrypted_setup();
@@ -128,7 +118,7 @@ fn lab_unbound_serves_dot_and_doh() {
 
 #[test]
 fn forward_over_tls() {
-    if !e2e::require(TOOLS) {
+    if !e2e::require(&tools()) {
         return;
     }
     let e = encrypted_setup();
@@ -141,18 +131,21 @@ fn forward_over_tls() {
     }
     let nx = ask(&e, &r, "nope.plain.lab");
     assert_eq!(nx.status, "NXDOMAIN", "{}", nx.raw);
-    let up = upstream_status(&r);
-    assert_eq!(
-        up.get("upstream").and_then(Value::as_str),
-        Some(&*format!("tls://{}:853", addr::REFERENCE))
+    let up = assert_healthy(&r, &format!("tls://{}:853", addr::REFERENCE));
+    assert!(
+        up.get("queries").and_then(Value::as_u64) >= Some(3),
+        "{up:?}"
     );
+    r.check_running().unwrap();
+}
+
+/// The single upstream is `label`, healthy, without failures.
+fn assert_healthy(r: &Routerd, label: &str) -> Value {
+    let up = upstream_status(r);
+    assert_eq!(up.get("upstream").and_then(Value::as_str), Some(label));
     assert_eq!(
         up.get("healthy").and_then(Value::as_bool),
         Some(true),
-        "{up:?}"
-    );
-    assert!(
-        up.get("queries").and_then(Value::as_u64) >= Some(3),
         "{up:?}"
     );
     assert_eq!(
@@ -160,12 +153,12 @@ fn forward_over_tls() {
         Some(0),
         "{up:?}"
     );
-    r.check_running().unwrap();
+    up
 }
 
 #[test]
 fn forward_over_https() {
-    if !e2e::require(TOOLS) || !require_doh() {
+    if !e2e::require(&tools()) || !require_doh() {
         return;
     }
     let e = encrypted_setup();
@@ -178,21 +171,7 @@ fn forward_over_https() {
     }
     let a = ask(&e, &r, "www.plain.lab");
     assert_eq!(a.answers("A"), [data::PLAIN_A], "{}", a.raw);
-    let up = upstream_status(&r);
-    assert_eq!(
-        up.get("upstream").and_then(Value::as_str),
-        Some(&*format!("https://{}:443", addr::REFERENCE))
-    );
-    assert_eq!(
-        up.get("healthy").and_then(Value::as_bool),
-        Some(true),
-        "{up:?}"
-    );
-    assert_eq!(
-        up.get("failures").and_then(Value::as_u64),
-        Some(0),
-        "{up:?}"
-    );
+    assert_healthy(&r, &format!("https://{}:443", addr::REFERENCE));
     r.check_running().unwrap();
 }
 
@@ -200,7 +179,7 @@ fn forward_over_https() {
 /// must not be accepted: the upstream is reported down, queries fail.
 #[test]
 fn upstream_certificates_are_verified() {
-    if !e2e::require(TOOLS) {
+    if !e2e::require(&tools()) {
         return;
     }
     let e = encrypted_setup();

@@ -65,6 +65,16 @@ fn status(r: &Routerd) -> Value {
     r.status_json().unwrap()
 }
 
+/// After one reload that added `name`: it answers, and so do the old
+/// local record and recursion.
+fn assert_reloaded(s: &Setup, r: &Routerd, name: &str, ip: &str) {
+    assert_eq!(a(s, r, name), [ip]);
+    assert_eq!(a(s, r, "nas.home.arpa"), [NAS]);
+    assert_eq!(a(s, r, "www.plain.lab"), [data::PLAIN_A]);
+    let st = status(r);
+    assert_eq!(st.get("reloads").and_then(Value::as_u64), Some(1), "{st:?}");
+}
+
 #[test]
 fn routerctl_reload_applies_new_local_record() {
     if !e2e::require(CTL_TOOLS) {
@@ -88,11 +98,8 @@ fn routerctl_reload_applies_new_local_record() {
     assert!(out.success, "{out}");
     assert!(out.stdout.contains("configuration reloaded"), "{out}");
 
-    assert_eq!(a(&s, &r, "printer.home.arpa"), [PRINTER]);
-    assert_eq!(a(&s, &r, "nas.home.arpa"), [NAS]);
-    assert_eq!(a(&s, &r, "www.plain.lab"), [data::PLAIN_A]);
+    assert_reloaded(&s, &r, "printer.home.arpa", PRINTER);
     let st = status(&r);
-    assert_eq!(st.get("reloads").and_then(Value::as_u64), Some(1), "{st:?}");
     assert!(st.get("last_reload_error").is_some_and(Value::is_null));
     // Two A records, each with its derived PTR.
     let records = st.get("dns.resolver.local_records").and_then(Value::as_u64);
@@ -127,9 +134,7 @@ fn sighup_reloads_the_config() {
         || (a(&s, &r, "scanner.home.arpa") == [SCANNER]).then_some(()),
     );
     assert!(answered.is_ok(), "{answered:?}");
-    assert_eq!(a(&s, &r, "nas.home.arpa"), [NAS]);
-    assert_eq!(a(&s, &r, "www.plain.lab"), [data::PLAIN_A]);
-    assert_eq!(status(&r).get("reloads").and_then(Value::as_u64), Some(1));
+    assert_reloaded(&s, &r, "scanner.home.arpa", SCANNER);
     r.check_running().unwrap();
 }
 

@@ -202,6 +202,27 @@ fn dnssec_bogus_is_servfail() {
     r.check_running().unwrap();
 }
 
+/// `dnssec = false` switches validation off: bogus data is served, and
+/// nothing is marked authenticated.
+#[test]
+fn dnssec_validation_can_be_switched_off() {
+    if !e2e::require(ROUTERD_TOOLS) {
+        return;
+    }
+    let s = setup();
+    let mut r = start(
+        &s,
+        RouterdConfig::recursive(&s.dns).with(|c| c.dnssec = false),
+    );
+    let bogus = ask(&s, &r, q("www.bogus.lab", "A"));
+    assert_eq!(bogus.status, "NOERROR", "{}", bogus.raw);
+    assert!(!bogus.answers("A").is_empty(), "{}", bogus.raw);
+    let secure = ask(&s, &r, q("www.secure.lab", "A").dnssec());
+    assert_eq!(secure.status, "NOERROR", "{}", secure.raw);
+    assert!(!secure.ad(), "no validation, no AD: {}", secure.raw);
+    r.check_running().unwrap();
+}
+
 /// RFC 4035 3.2.2: with CD set the resolver returns the data unvalidated.
 #[test]
 fn dnssec_bogus_with_cd_returns_data() {
