@@ -59,7 +59,7 @@ struct Entry {
 pub enum Lookup<'a> {
     /// A live answer; the flag is true (once per entry) when the caller
     /// should ask the resolver to refresh it in the background.
-    Fresh(&'a CachedAnswer, bool),
+    Fresh(&'a Arc<CachedAnswer>, bool),
     /// Expired, but within `max_stale` seconds of expiry: serve it (with
     /// [`CachedAnswer::write_stale_response`]) only if resolution fails
     /// (RFC 8767). The `Arc` can be cloned to keep it across the attempt.

@@ -129,7 +129,7 @@ impl Dispatcher {
         if job.kind == JobKind::Client {
             match self.cache.get(&job.key, now) {
                 Lookup::Fresh(answer, _) => {
-                    let answer = Arc::new(answer.clone());
+                    let answer = Arc::clone(answer);
                     let waiter = waiter_of(job);
                     self.stats.slow_path.count(Outcome::CacheHit);
                     self.answer(waiter, &answer, false, now);
