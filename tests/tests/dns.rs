@@ -33,3 +33,5 @@ mod protocol;
 mod reload;
 #[path = "dns/resolver.rs"]
 mod resolver;
+#[path = "dns/slowpath.rs"]
+mod slowpath;

@@ -128,11 +128,27 @@ impl Dispatcher {
         let mut stale = job.stale.clone();
         if job.kind == JobKind::Client {
             match self.cache.get(&job.key, now) {
-                Lookup::Fresh(answer, _) => {
+                Lookup::Fresh(answer, prefetch_due) => {
                     let answer = Arc::clone(answer);
+                    // Hits seen here (TCP clients, replicas a moment behind)
+                    // count toward prefetch like the workers' own.
+                    let refresh = prefetch_due && self.cache_settings.prefetch;
+                    let key = job.key.clone();
+                    let query = wire::parse_query(&job.packet).ok();
                     let waiter = waiter_of(job);
                     self.stats.slow_path.count(Outcome::CacheHit);
                     self.answer(waiter, &answer, false, now);
+                    if let (true, Some(query)) = (refresh, query)
+                        && let Entry::Vacant(entry) = self.inflight.entry(key)
+                    {
+                        let key = entry.key().clone();
+                        entry.insert(Inflight {
+                            waiters: Vec::new(),
+                            stale: None,
+                        });
+                        bump(&self.stats.slow_path.prefetches, 1);
+                        self.spawn_resolution(key, &query);
+                    }
                     return;
                 }
                 Lookup::Stale(answer) if self.cache_settings.serve_stale => {

@@ -123,6 +123,12 @@ impl Worker {
                     continue;
                 }
             }
+            // Entries that arrived while we slept must be visible to this
+            // batch: a client's second query often follows its first
+            // answer by less than a poll interval.
+            if !self.drain_inbox(&mut limiter) {
+                return;
+            }
             let now = Instant::now();
             for i in 0..recv.len() {
                 let Some((packet, peer)) = recv.packet(i) else {
