@@ -56,6 +56,7 @@ pub struct RecursionSettings {
     pub dnssec: bool,
     /// `None`: the IANA root key compiled into hickory.
     pub trust_anchor: Option<PathBuf>,
+    /// Strict QNAME minimisation when true, relaxed when false.
     pub qname_minimisation: bool,
     pub case_randomisation: bool,
     pub allow_servers: Vec<IpNet>,

@@ -27,6 +27,8 @@ mod encrypted;
 mod handover;
 #[path = "dns/lab.rs"]
 mod lab;
+#[path = "dns/onthewire.rs"]
+mod onthewire;
 #[path = "dns/protocol.rs"]
 mod protocol;
 #[path = "dns/reload.rs"]

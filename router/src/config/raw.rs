@@ -94,7 +94,8 @@ pub struct RawRecursion {
     pub dnssec: Option<bool>,
     /// DNSKEY or DS records of the root in zone-file format.
     pub trust_anchor: Option<Spanned<PathBuf>>,
-    /// Ask each server only for the next label (RFC 9156).
+    /// Ask each server only for the next label (RFC 9156): strict when
+    /// true, relaxed (falls back to the full name) when false.
     pub qname_minimisation: Option<bool>,
     /// Randomise the case of outgoing names (0x20) against spoofing.
     pub case_randomisation: Option<bool>,
