@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The load comparison of routerd with Unbound, in the namespace lab:
+# The load comparison of routerd with Unbound (and dnsmasq, when
+# installed), in the namespace lab:
 #
 #   sudo benches/load.sh [--rounds N] [--seconds S] [--markdown FILE] ...
 #
@@ -11,7 +12,8 @@
 #
 # ROUTERD_BIN=/path/to/routerd benchmarks that binary instead of the one
 # built here. Needs root (namespaces), nsd, unbound, dnsperf, dig and
-# ldns-signzone (`sudo tests/run.sh` installs them all).
+# ldns-signzone (`sudo tests/run.sh` installs them all); as root it adds
+# dnsmasq-base for the third comparison if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,11 @@ build() {
         exit 1
     fi
 }
+
+if [ "$(id -u)" = 0 ] && ! command -v dnsmasq >/dev/null 2>&1 \
+    && [ ! -x /usr/sbin/dnsmasq ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dnsmasq-base || true
+fi
 
 if [ -z "${ROUTERD_BIN:-}" ]; then
     build build --release -p router

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use dns::server::DnsService;
 use dns::stats::Totals;
 use serde::Serialize;
@@ -219,14 +220,23 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     // Bind the control socket first: if another routerd owns it, fail
     // before touching port 53.
     let control_listener = control::bind(&config.control_socket)?;
-    let dns = match DnsService::start(config.dns.clone()) {
-        Ok(dns) => dns,
+    // Everything else that can fail is bound before anything is served, so
+    // a failure leaves nothing half-started behind.
+    let started = async {
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(metrics::bind(addr).await?),
+            None => None,
+        };
+        let dns = DnsService::start(config.dns.clone()).context("cannot start the DNS service")?;
+        anyhow::Ok((metrics_listener, dns))
+    };
+    let (metrics_listener, dns) = match started.await {
+        Ok(started) => started,
         Err(e) => {
             let _ = std::fs::remove_file(&config.control_socket);
-            return Err(anyhow::Error::new(e).context("cannot start the DNS service"));
+            return Err(e);
         }
     };
-    let metrics_listen = config.metrics_listen;
     let socket_path = config.control_socket.clone();
     let shared = Arc::new(Shared {
         config_path: path.to_path_buf(),
@@ -241,8 +251,8 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
         }),
         snapshot: Mutex::new(None),
     });
-    if let Some(addr) = metrics_listen {
-        metrics::serve(addr, Arc::clone(&shared)).await?;
+    if let Some(listener) = metrics_listener {
+        metrics::serve(listener, Arc::clone(&shared));
     }
     tokio::spawn(control::serve(control_listener, Arc::clone(&shared)));
     let sampler = Arc::clone(&shared);

@@ -164,21 +164,27 @@ async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     }
 }
 
-/// Binds `addr` and serves `/metrics` until the process ends.
-pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<()> {
+/// Binds the metrics listener (separately from serving, so the daemon can
+/// fail before it starts anything).
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind the metrics listener on {addr}: {e}"))
+}
+
+/// Serves `/metrics` on `listener` until the process ends.
+pub fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(DnsCollector { shared }));
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(Arc::new(registry));
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot bind the metrics listener on {addr}: {e}"))?;
-    info!(%addr, "metrics at http://{addr}/metrics");
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "metrics at http://{addr}/metrics");
+    }
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             warn!(%error, "metrics listener stopped");
         }
     });
-    Ok(())
 }

@@ -37,3 +37,5 @@ mod reload;
 mod resolver;
 #[path = "dns/slowpath.rs"]
 mod slowpath;
+#[path = "dns/startup.rs"]
+mod startup;

@@ -98,6 +98,10 @@ struct Args {
     /// cheaper one, so the servers' own work weighs more.
     #[arg(long)]
     loopback: bool,
+    /// Leave dnsmasq out of the comparison (it is included when the
+    /// `dnsmasq` binary is installed, Debian package dnsmasq-base).
+    #[arg(long)]
+    no_dnsmasq: bool,
 }
 
 /// Set by SIGINT/SIGTERM: stop the current dnsperf run, tear the lab down.
@@ -137,11 +141,14 @@ fn check_stop() -> Result<()> {
     Ok(())
 }
 
-/// The two resolvers under test.
+/// The resolvers under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Target {
     Routerd,
     Unbound,
+    /// dnsmasq caching and forwarding to the lab's Unbound: what Pi-hole
+    /// runs (as FTL), single-threaded by design.
+    Dnsmasq,
 }
 
 impl Target {
@@ -149,6 +156,7 @@ impl Target {
         match self {
             Target::Routerd => "routerd",
             Target::Unbound => "unbound",
+            Target::Dnsmasq => "dnsmasq",
         }
     }
 }
@@ -598,14 +606,49 @@ fn verify_answers(client: &Host, subject: Subject, names: &[BenchName]) -> Resul
         ensure!(a.ra(), "{who}: no RA flag on {} A", n.name);
     }
     let secure = client.dig(subject.addr, &Query::new("www.secure.lab", "A").adflag())?;
+    // dnsmasq does not validate; it passes Unbound's AD through on a miss
+    // (proxy-dnssec) but not from its own cache.
+    let validated = secure.ad() || subject.target == Target::Dnsmasq;
     ensure!(
         secure.status == "NOERROR"
             && secure.answers("A") == [e2e::dns_hierarchy::data::SECURE_A]
-            && secure.ad(),
+            && validated,
         "{who}: www.secure.lab A is not a validated answer: {}",
         secure.raw
     );
     Ok(())
+}
+
+/// dnsmasq on `host`, caching (10 000 entries) and forwarding everything
+/// to `upstream`, with Unbound's AD passed through; no query logging.
+fn start_dnsmasq(host: &Host, upstream: IpAddr, loopback: bool) -> Result<e2e::Daemon> {
+    let listen = format!("--listen-address={}", addr::REFERENCE2);
+    let server = format!("--server={upstream}");
+    let mut args = vec![
+        "--keep-in-foreground",
+        "--log-facility=-",
+        "--no-resolv",
+        "--no-hosts",
+        "--no-poll",
+        "--pid-file",
+        "--user=root",
+        "--bind-interfaces",
+        "--cache-size=10000",
+        "--dns-forward-max=1000",
+        "--proxy-dnssec",
+        listen.as_str(),
+        server.as_str(),
+    ];
+    if loopback {
+        args.push("--listen-address=127.0.0.1");
+    }
+    let daemon = host.spawn("dnsmasq", "dnsmasq", &args)?;
+    let probe = Query::new("www.plain.lab", "A").timeout(1);
+    let at = IpAddr::V4(addr::REFERENCE2);
+    e2e::wait_until(Duration::from_secs(10), "dnsmasq to answer", || {
+        host.dig(at, &probe).is_ok().then_some(())
+    })?;
+    Ok(daemon)
 }
 
 /// `perf record` of `subject` during one extra (unmeasured) round.
@@ -961,7 +1004,7 @@ fn run(args: &Args) -> Result<()> {
             .push_str("    interface: 127.0.0.1\n");
     }
     let unbound = Unbound::start_with(&unbound_host, &dns, &unbound_options)?;
-    let subjects = [
+    let mut subjects = vec![
         Subject {
             target: Target::Routerd,
             addr: routerd.addr(),
@@ -973,6 +1016,24 @@ fn run(args: &Args) -> Result<()> {
             pid: unbound.daemon.pid(),
         },
     ];
+    let mut hosts = vec![router_host.clone(), unbound_host.clone()];
+    let with_dnsmasq = !args.no_dnsmasq && e2e::require::find_tool("dnsmasq").is_some();
+    if !args.no_dnsmasq && !with_dnsmasq {
+        println!("dnsmasq not installed (Debian package dnsmasq-base): comparing two servers");
+    }
+    let _dnsmasq = if with_dnsmasq {
+        let host = lab.add_host("dnsmasq", addr::REFERENCE2)?;
+        let daemon = start_dnsmasq(&host, unbound.addr(), args.loopback)?;
+        subjects.push(Subject {
+            target: Target::Dnsmasq,
+            addr: IpAddr::V4(addr::REFERENCE2),
+            pid: daemon.pid(),
+        });
+        hosts.push(host);
+        Some(daemon)
+    } else {
+        None
+    };
     println!(
         "lab ready in {:.1} s: {} names x A/AAAA + www.secure.lab A/AAAA = {queries_in_file} queries, \
          TTL {BENCH_TTL} s; routerd workers = {cores} (0 = per core), unbound num-threads = {cores}",
@@ -980,7 +1041,7 @@ fn run(args: &Args) -> Result<()> {
         names.len(),
     );
 
-    for subject in subjects {
+    for subject in subjects.iter().copied() {
         warm(&client, subject, &data, queries_in_file, lab.dir())?;
         verify_answers(&client, subject, &names)?;
         println!("warmed and checked: {}", subject.target.name());
@@ -994,7 +1055,7 @@ fn run(args: &Args) -> Result<()> {
             client.v4,
             data.display()
         );
-        for (subject, host) in subjects.iter().zip([&router_host, &unbound_host]) {
+        for (subject, host) in subjects.iter().zip(&hosts) {
             println!(
                 "  {}: netns {}, {} pid {}",
                 subject.target.name(),
@@ -1032,20 +1093,19 @@ fn run(args: &Args) -> Result<()> {
     for round in 0..args.rounds {
         // ABBA order: neither server always runs first (or just after the
         // other one warmed the CPU caches / frequency).
-        let order = if round % 2 == 0 {
-            [subjects[0], subjects[1]]
-        } else {
-            [subjects[1], subjects[0]]
-        };
-        for subject in order {
+        // Rotate which server goes first, and reverse every other round:
+        // with two servers this is ABBA.
+        let mut order: Vec<(Subject, &Host)> = subjects.iter().copied().zip(&hosts).collect();
+        let first = round as usize % order.len();
+        order.rotate_left(first);
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for (subject, host) in order {
             let out = lab
                 .dir()
                 .join(format!("round-{round}-{}.out", subject.target.name()));
             let r = if args.loopback {
-                let host = match subject.target {
-                    Target::Routerd => &router_host,
-                    Target::Unbound => &unbound_host,
-                };
                 let local = Subject {
                     addr: loopback_addr.ip(),
                     ..subject
@@ -1067,16 +1127,14 @@ fn run(args: &Args) -> Result<()> {
     }
 
     let mut per_round: Vec<Vec<String>> = Vec::new();
-    for target in [Target::Routerd, Target::Unbound] {
+    let targets: Vec<Target> = subjects.iter().map(|s| s.target).collect();
+    for target in targets.iter().copied() {
         for (i, r) in rounds.iter().filter(|r| r.target == target).enumerate() {
             per_round.push(round_cells(i, r));
         }
     }
-    let summaries = [
-        summarize(Target::Routerd, &rounds),
-        summarize(Target::Unbound, &rounds),
-    ];
-    let [r, u] = &summaries;
+    let summaries: Vec<Summary> = targets.iter().map(|t| summarize(*t, &rounds)).collect();
+    let (r, u) = (&summaries[0], &summaries[1]);
     let summary_rows: Vec<Vec<String>> = summaries.iter().map(summary_cells).collect();
 
     let verdict_qps = r.qps_per_cpu_s >= 1.5 * u.qps_per_cpu_s;
@@ -1086,7 +1144,7 @@ fn run(args: &Args) -> Result<()> {
         Some(std::cmp::Ordering::Greater) => "NOT met",
         None => "unknown",
     };
-    let ratios = vec![
+    let mut ratios = vec![
         format!(
             "routerd/unbound: QPS {}, QPS per CPU-second {} (per user-space CPU-second {}), p99 {}, mean latency {}",
             ratio(r.qps, u.qps),
@@ -1101,6 +1159,14 @@ fn run(args: &Args) -> Result<()> {
             verdict_p99,
         ),
     ];
+    if let Some(d) = summaries.get(2) {
+        ratios.push(format!(
+            "routerd/dnsmasq: QPS {}, QPS per CPU-second {}, p99 {}",
+            ratio(r.qps, d.qps),
+            ratio(r.qps_per_cpu_s, d.qps_per_cpu_s),
+            ratio(r.p99_ms, d.p99_ms),
+        ));
+    }
 
     println!("\nper round:");
     print!("{}", text_table(&per_round));
@@ -1118,7 +1184,8 @@ fn run(args: &Args) -> Result<()> {
     );
 
     if let Some(path) = &args.markdown {
-        let mut md = String::from("## routerd vs Unbound, cache-hot UDP load\n\n");
+        let names: Vec<&str> = targets.iter().map(|t| t.name()).collect();
+        let mut md = format!("## {}, cache-hot UDP load\n\n", names.join(" vs "));
         for line in env.lines() {
             let (key, value) = line.split_once(':').unwrap_or((line.as_str(), ""));
             let _ = writeln!(md, "- {key}: {}", value.trim());
@@ -1147,7 +1214,7 @@ fn run(args: &Args) -> Result<()> {
     }
 
     if let Some(dir) = &args.perf {
-        for subject in subjects {
+        for subject in subjects.iter().copied() {
             match perf_round(
                 &client,
                 subject,
