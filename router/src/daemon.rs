@@ -12,7 +12,7 @@ use dns::server::DnsService;
 use dns::stats::Totals;
 use serde::Serialize;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::{self, Config};
 use crate::{control, metrics};
@@ -44,6 +44,14 @@ struct Running {
 }
 
 impl Running {
+    /// Records a refused reload, logs it once, and returns its message.
+    fn reject(&mut self, error: &dyn std::fmt::Display) -> String {
+        let message = format!("reload rejected, keeping the running configuration: {error}");
+        warn!("{message}");
+        self.last_reload_error = Some(message.clone());
+        message
+    }
+
     async fn dns_status(&self) -> dns::server::DnsStatus {
         let mut status = self.dns.status().await;
         status.totals.add(&self.carried);
@@ -118,12 +126,7 @@ impl Shared {
         let mut running = self.running.lock().await;
         let config = match config::load(&self.config_path) {
             Ok(config) => config,
-            Err(e) => {
-                let message = format!("reload rejected, keeping the running configuration: {e}");
-                warn!("{message}");
-                running.last_reload_error = Some(message.clone());
-                return Err(message);
-            }
+            Err(e) => return Err(running.reject(&e)),
         };
         if config == running.config {
             running.last_reload_error = None;
@@ -138,25 +141,44 @@ impl Shared {
         {
             warn!("control socket and metrics address changes take effect at the next restart");
         }
-        // The new service binds beside the old one (SO_REUSEPORT), so the
-        // old one keeps answering until the new one is ready.
+        // Everything that can fail happens while the old service still
+        // serves; then it stops (its sockets, shared with the new one, keep
+        // queueing) and the new one starts, so no answer under the old
+        // configuration follows one under the new.
+        let prepared = match DnsService::prepare(config.dns.clone(), Some(&running.dns)) {
+            Ok(prepared) => prepared,
+            Err(e) => return Err(running.reject(&e)),
+        };
         let seed = if config.dns.same_answers(&running.config.dns) {
             running.dns.export_cache().await
         } else {
             Vec::new()
         };
-        let dns = match DnsService::start_after(config.dns.clone(), seed, Some(&running.dns)) {
+        running.dns.stop_serving().await;
+        let stats = std::sync::Arc::clone(running.dns.stats());
+        let dns = match prepared.run(seed) {
             Ok(dns) => dns,
             Err(e) => {
-                let message = format!("reload rejected, keeping the running configuration: {e}");
-                warn!("{message}");
+                // Only thread creation can fail here. Bring the old
+                // configuration back on the same sockets.
+                let message = format!("reload failed, restoring the running configuration: {e}");
+                error!("{message}");
                 running.last_reload_error = Some(message.clone());
+                let old = running.config.dns.clone();
+                match DnsService::prepare(old, Some(&running.dns)).and_then(|p| p.run(Vec::new())) {
+                    Ok(restored) => {
+                        running.carried.add(&stats.totals());
+                        running.dns = restored;
+                    }
+                    Err(e) => {
+                        error!(error = %e, "cannot restore the DNS service; exiting so the supervisor restarts routerd");
+                        std::process::exit(1);
+                    }
+                }
                 return Err(message);
             }
         };
-        let old = std::mem::replace(&mut running.dns, dns);
-        let stats = std::sync::Arc::clone(old.stats());
-        old.stop().await;
+        running.dns = dns;
         running.carried.add(&stats.totals());
         running.config = config;
         running.reloads += 1;

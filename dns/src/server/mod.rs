@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::fastpath::answer::CachedAnswer;
 
-pub use service::{DnsService, DnsStatus};
+pub use service::{DnsService, DnsStatus, Prepared};
 
 /// Why a job was sent to the dispatcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,6 +49,22 @@ impl std::fmt::Debug for DnsService {
     }
 }
 
+/// A service ready to run: see [`DnsService::prepare`].
+pub struct Prepared {
+    settings: DnsSettings,
+    resolver: Arc<Resolver>,
+    bound: BoundSockets,
+    listeners: Vec<tokio::net::TcpListener>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("listen", &self.settings.listen)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Every socket a service serves on.
 #[derive(Debug)]
 struct BoundSockets {
@@ -107,31 +123,25 @@ impl DnsService {
     /// Builds the resolver and binds every socket; nothing is served unless
     /// all of it succeeds. Must be called inside a tokio runtime.
     pub fn start(settings: DnsSettings) -> Result<Self, DnsError> {
-        Self::start_after(settings, Vec::new(), None)
+        Self::prepare(settings, None)?.run(Vec::new())
     }
 
-    /// Starts the service that replaces `previous` on reload: it takes the
-    /// previous service's cache entries (`seed`) and, where the listen
-    /// addresses are unchanged, its sockets.
-    pub fn start_after(
+    /// Does everything that can fail before serving: builds the resolver
+    /// and binds the sockets. On reload, `previous` is the running service:
+    /// where the listen addresses and thread count are unchanged its
+    /// sockets carry over, so queued packets and pending connections reach
+    /// the new workers instead of dying with the old sockets.
+    pub fn prepare(
         settings: DnsSettings,
-        seed: CacheEntries,
         previous: Option<&DnsService>,
-    ) -> Result<Self, DnsError> {
-        let previous = previous.map(|p| &p.sockets);
+    ) -> Result<Prepared, DnsError> {
         let resolver = Arc::new(Resolver::new(&settings)?);
         let threads_per_addr = if settings.workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
             settings.workers
         };
-        let allow = AllowList::new(settings.allow.iter().copied());
-
-        // Sockets carry over from the service a reload replaces when the
-        // listen addresses and thread count are the same: queued packets
-        // and pending connections then reach the new workers instead of
-        // dying with the old sockets.
-        let bound = match previous {
+        let bound = match previous.map(|p| &p.sockets) {
             Some(previous)
                 if previous.listen == settings.listen
                     && previous.threads_per_addr == threads_per_addr =>
@@ -140,7 +150,6 @@ impl DnsService {
             }
             _ => BoundSockets::bind(&settings.listen, threads_per_addr)?,
         };
-        let sockets = bound.udp.clone();
         let listeners = bound
             .tcp
             .iter()
@@ -150,6 +159,86 @@ impl DnsService {
                 tokio::net::TcpListener::from_std(l)
             })
             .collect::<Result<Vec<_>, std::io::Error>>()?;
+        Ok(Prepared {
+            settings,
+            resolver,
+            bound,
+            listeners,
+        })
+    }
+    pub fn settings(&self) -> &DnsSettings {
+        &self.settings
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    pub async fn status(&self) -> DnsStatus {
+        let (tx, rx) = oneshot::channel();
+        let cache_entries = match self.cache_requests.send(CacheRequest::Size(tx)).await {
+            Ok(()) => rx.await.unwrap_or(0),
+            Err(_) => 0,
+        };
+        DnsStatus {
+            listen: self.settings.listen.clone(),
+            workers: self.worker_count,
+            cache_entries,
+            resolver: self.resolver.status(),
+            totals: self.stats.totals(),
+        }
+    }
+
+    /// A copy of the master cache, for the service that replaces this one.
+    pub async fn export_cache(&self) -> CacheEntries {
+        let (tx, rx) = oneshot::channel();
+        match self.cache_requests.send(CacheRequest::Export(tx)).await {
+            Ok(()) => rx.await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Stops serving: workers finish their batch and exit, TCP listeners
+    /// stop accepting. Sockets stay open until the service is dropped, so
+    /// a successor that shares them loses nothing queued.
+    pub async fn stop_serving(&mut self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        let _ = self.stop_tcp.send(true);
+        let threads = std::mem::take(&mut self.threads);
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                if thread.join().is_err() {
+                    warn!("a DNS worker thread panicked");
+                }
+            }
+        })
+        .await;
+        if joined.is_err() {
+            warn!("could not join the DNS workers");
+        }
+        info!("DNS service stopped");
+    }
+
+    /// Stops serving and closes everything.
+    pub async fn stop(mut self) {
+        self.stop_serving().await;
+    }
+}
+
+impl Prepared {
+    /// Starts serving: worker threads, the dispatcher (its cache filled
+    /// from `seed`, entries a previous service exported) and the TCP
+    /// listeners. On reload the previous service stops serving first, so
+    /// no answer under the old configuration follows one under the new.
+    pub fn run(self, seed: CacheEntries) -> Result<DnsService, DnsError> {
+        let Prepared {
+            settings,
+            resolver,
+            bound,
+            listeners,
+        } = self;
+        let allow = AllowList::new(settings.allow.iter().copied());
+        let sockets = bound.udp.clone();
         let worker_count = sockets.len();
         let stats = Arc::new(Stats::new(worker_count));
         let shutdown = Arc::new(AtomicBool::new(false));
@@ -211,7 +300,7 @@ impl DnsService {
             mode = ?settings.mode,
             "DNS service started"
         );
-        Ok(Self {
+        Ok(DnsService {
             settings,
             resolver,
             stats,
@@ -223,56 +312,5 @@ impl DnsService {
             sockets: bound,
             _jobs: jobs_tx,
         })
-    }
-
-    pub fn settings(&self) -> &DnsSettings {
-        &self.settings
-    }
-
-    pub fn stats(&self) -> &Arc<Stats> {
-        &self.stats
-    }
-
-    pub async fn status(&self) -> DnsStatus {
-        let (tx, rx) = oneshot::channel();
-        let cache_entries = match self.cache_requests.send(CacheRequest::Size(tx)).await {
-            Ok(()) => rx.await.unwrap_or(0),
-            Err(_) => 0,
-        };
-        DnsStatus {
-            listen: self.settings.listen.clone(),
-            workers: self.worker_count,
-            cache_entries,
-            resolver: self.resolver.status(),
-            totals: self.stats.totals(),
-        }
-    }
-
-    /// A copy of the master cache, for the service that replaces this one.
-    pub async fn export_cache(&self) -> CacheEntries {
-        let (tx, rx) = oneshot::channel();
-        match self.cache_requests.send(CacheRequest::Export(tx)).await {
-            Ok(()) => rx.await.unwrap_or_default(),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// Stops serving: workers finish their batch, listeners close.
-    pub async fn stop(self) {
-        self.shutdown.store(true, Ordering::Relaxed);
-        let _ = self.stop_tcp.send(true);
-        let threads = self.threads;
-        let joined = tokio::task::spawn_blocking(move || {
-            for thread in threads {
-                if thread.join().is_err() {
-                    warn!("a DNS worker thread panicked");
-                }
-            }
-        })
-        .await;
-        if joined.is_err() {
-            warn!("could not join the DNS workers");
-        }
-        info!("DNS service stopped");
     }
 }

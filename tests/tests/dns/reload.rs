@@ -134,6 +134,11 @@ fn sighup_reloads_the_config() {
         || (a(&s, &r, "scanner.home.arpa") == [SCANNER]).then_some(()),
     );
     assert!(answered.is_ok(), "{answered:?}");
+    // Once the new configuration has answered, the old one never does
+    // again (a reload stops the old workers before the new ones start).
+    for _ in 0..10 {
+        assert_eq!(a(&s, &r, "scanner.home.arpa"), [SCANNER]);
+    }
     assert_reloaded(&s, &r, "scanner.home.arpa", SCANNER);
     r.check_running().unwrap();
 }
