@@ -1,15 +1,18 @@
 //! Forwarding to upstream resolvers over UDP, TCP, TLS and HTTPS, in order,
 //! with per-upstream health.
 //!
-//! An upstream that fails is marked down and skipped for a back-off period;
-//! the first query after the back-off is its health probe. When every
-//! upstream is down they are all tried anyway: a stale "down" mark must
-//! never be the reason the house has no DNS.
+//! An upstream that fails a query is marked down and skipped; a background
+//! prober asks it a small question every couple of seconds and marks it up
+//! again once it answers, so no client query is spent (and kept waiting)
+//! finding out whether a dead upstream is back. When every upstream is
+//! down they are all tried anyway: a stale "down" mark must never be the
+//! reason the house has no DNS.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query};
+use hickory_proto::rr::{Name, RecordType};
 use hickory_resolver::net::client::Client;
 use hickory_resolver::net::h2::HttpsClientStream;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
@@ -25,8 +28,8 @@ use tracing::{debug, info, warn};
 use crate::error::DnsError;
 use crate::settings::{Protocol, UPSTREAM_TIMEOUT, Upstream};
 
-/// How long a failed upstream is skipped before it is probed again.
-const DOWN_BACKOFF: Duration = Duration::from_secs(5);
+/// How often an upstream that is down is probed.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
 type DnsClient = Client<TokioRuntimeProvider>;
 
@@ -47,7 +50,7 @@ struct Health {
     queries: u64,
     failures: u64,
     consecutive_failures: u32,
-    down_until: Option<Instant>,
+    down: bool,
     last_rtt: Option<Duration>,
     last_error: Option<String>,
 }
@@ -62,7 +65,7 @@ struct Endpoint {
 
 /// An ordered list of upstreams.
 pub struct UpstreamSet {
-    endpoints: Vec<Endpoint>,
+    endpoints: Arc<[Endpoint]>,
 }
 
 impl std::fmt::Debug for UpstreamSet {
@@ -95,19 +98,23 @@ impl UpstreamSet {
                 })
             })
             .collect::<Result<Vec<_>, DnsError>>()?;
+        let endpoints: Arc<[Endpoint]> = endpoints.into();
+        // The prober lives as long as the set: it holds only a weak
+        // reference and ends once the set is dropped (e.g. by a reload).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(probe_while_alive(Arc::downgrade(&endpoints)));
+        }
         Ok(Self { endpoints })
     }
 
     pub fn status(&self) -> Vec<UpstreamStatus> {
-        let now = Instant::now();
         self.endpoints
             .iter()
             .map(|endpoint| {
                 let health = lock(&endpoint.health);
                 UpstreamStatus {
                     upstream: endpoint.config.label(),
-                    healthy: health.down_until.is_none_or(|until| until <= now)
-                        && health.consecutive_failures == 0,
+                    healthy: !health.down,
                     queries: health.queries,
                     failures: health.failures,
                     consecutive_failures: health.consecutive_failures,
@@ -125,11 +132,10 @@ impl UpstreamSet {
         dnssec_ok: bool,
         checking_disabled: bool,
     ) -> Result<Message, AllUpstreamsFailed> {
-        let now = Instant::now();
         let up: Vec<&Endpoint> = self
             .endpoints
             .iter()
-            .filter(|e| lock(&e.health).down_until.is_none_or(|until| until <= now))
+            .filter(|e| !lock(&e.health).down)
             .collect();
         let order = if up.is_empty() {
             self.endpoints.iter().collect()
@@ -137,41 +143,13 @@ impl UpstreamSet {
             up
         };
         for endpoint in order {
-            let started = Instant::now();
-            let result = tokio::time::timeout(
-                UPSTREAM_TIMEOUT,
-                endpoint.exchange(query, dnssec_ok, checking_disabled),
-            )
-            .await
-            .unwrap_or_else(|_| Err("timed out".to_string()));
-            let succeeded = {
-                let mut health = lock(&endpoint.health);
-                health.queries += 1;
-                match &result {
-                    Ok(_) => {
-                        if health.consecutive_failures > 0 {
-                            info!(upstream = %endpoint.config.label(), "upstream answers again");
-                        }
-                        health.consecutive_failures = 0;
-                        health.down_until = None;
-                        health.last_rtt = Some(started.elapsed());
-                        true
-                    }
-                    Err(error) => {
-                        health.failures += 1;
-                        health.consecutive_failures += 1;
-                        health.down_until = Some(Instant::now() + DOWN_BACKOFF);
-                        warn!(upstream = %endpoint.config.label(), %error, "upstream failed, trying the next");
-                        health.last_error = Some(error.clone());
-                        false
-                    }
-                }
-            };
-            match result {
-                Ok(message) if succeeded => return Ok(message),
-                _ => {
-                    // A broken stream connection is rebuilt on next use.
-                    *endpoint.client.lock().await = None;
+            match endpoint
+                .timed_exchange(query, dnssec_ok, checking_disabled)
+                .await
+            {
+                Ok(message) => return Ok(message),
+                Err(error) => {
+                    warn!(upstream = %endpoint.config.label(), %error, "upstream failed, trying the next");
                 }
             }
         }
@@ -180,6 +158,48 @@ impl UpstreamSet {
 }
 
 impl Endpoint {
+    /// One exchange under the upstream timeout, with its outcome recorded
+    /// in the endpoint's health.
+    async fn timed_exchange(
+        &self,
+        query: &Query,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+    ) -> Result<Message, String> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            UPSTREAM_TIMEOUT,
+            self.exchange(query, dnssec_ok, checking_disabled),
+        )
+        .await
+        .unwrap_or_else(|_| Err("timed out".to_string()));
+        {
+            let mut health = lock(&self.health);
+            health.queries += 1;
+            match &result {
+                Ok(_) => {
+                    if health.down {
+                        info!(upstream = %self.config.label(), "upstream answers again");
+                    }
+                    health.down = false;
+                    health.consecutive_failures = 0;
+                    health.last_rtt = Some(started.elapsed());
+                }
+                Err(error) => {
+                    health.down = true;
+                    health.failures += 1;
+                    health.consecutive_failures += 1;
+                    health.last_error = Some(error.clone());
+                }
+            }
+        }
+        if result.is_err() {
+            // A broken stream connection is rebuilt on next use.
+            *self.client.lock().await = None;
+        }
+        result
+    }
+
     async fn exchange(
         &self,
         query: &Query,
@@ -277,6 +297,24 @@ async fn connect(
             Ok(client)
         }
         (Protocol::Tls | Protocol::Https, None) => Err("TLS not configured".into()),
+    }
+}
+
+/// Probes every upstream that is down, every [`PROBE_INTERVAL`], until the
+/// set it belongs to is dropped. Any answer, even REFUSED, proves the
+/// upstream is reachable again.
+async fn probe_while_alive(endpoints: std::sync::Weak<[Endpoint]>) {
+    let probe = Query::query(Name::root(), RecordType::NS);
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        let Some(endpoints) = endpoints.upgrade() else {
+            return;
+        };
+        for endpoint in endpoints.iter() {
+            if lock(&endpoint.health).down {
+                let _ = endpoint.timed_exchange(&probe, false, false).await;
+            }
+        }
     }
 }
 

@@ -347,3 +347,53 @@ fn metrics_endpoint_counts_queries() {
     );
     r.check_running().unwrap();
 }
+
+/// While the first upstream is down, clients are not kept waiting on it:
+/// it is skipped, and a background probe, not a client query, finds out
+/// when it is back; then it is preferred again.
+#[test]
+fn a_down_upstream_is_skipped_and_its_recovery_noticed() {
+    if !e2e::require(CTL_TOOLS) {
+        return;
+    }
+    let mut s = setup();
+    let fwd1 = s.dns.addr(Server::Fwd1);
+    let fwd2 = s.dns.addr(Server::Fwd2);
+    let r = RouterdConfig::forward(&s.dns, &[fwd1, fwd2])
+        .start(&s.router)
+        .unwrap();
+    let healthy = |r: &Routerd| {
+        r.status_json()
+            .unwrap()
+            .get("dns.resolver.upstreams.0.healthy")
+            .and_then(Value::as_bool)
+    };
+
+    s.dns.stop(Server::Fwd1);
+    let first = ask(&s, &r, q("down-0.fwd.lab", "TXT").tries(2));
+    assert_eq!(first.answers("TXT"), ["\"fwd2\""], "{}", first.raw);
+    assert_eq!(healthy(&r), Some(false));
+    // Distinct names, so each one is a miss that goes upstream, over more
+    // than two probe intervals: none may wait for the dead upstream.
+    for i in 1..=12 {
+        let started = std::time::Instant::now();
+        let a = ask(&s, &r, q(&format!("down-{i}.fwd.lab"), "TXT"));
+        assert_eq!(a.answers("TXT"), ["\"fwd2\""], "{}", a.raw);
+        assert!(
+            started.elapsed() < Duration::from_millis(800),
+            "query {i} waited {:?} for the dead upstream",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(400));
+    }
+
+    s.dns.start_server(Server::Fwd1).unwrap();
+    wait_until(
+        Duration::from_secs(8),
+        "the probe to find fwd1 back",
+        || (healthy(&r) == Some(true)).then_some(()),
+    )
+    .unwrap();
+    let back = ask(&s, &r, q("back.fwd.lab", "TXT"));
+    assert_eq!(back.answers("TXT"), ["\"fwd1\""], "{}", back.raw);
+}
