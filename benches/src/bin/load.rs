@@ -512,6 +512,34 @@ fn measure(
     })
 }
 
+/// dnsperf's arguments for a warm-up pass: `passes` over the file with
+/// `outstanding` queries in flight, `timeout` s per query, `limit` s in all.
+fn warm_args(
+    subject: Subject,
+    data: &Path,
+    passes: u32,
+    outstanding: u32,
+    timeout: u32,
+    limit: u32,
+) -> Vec<String> {
+    let mut args = vec![
+        "-s".to_string(),
+        subject.addr.to_string(),
+        "-d".to_string(),
+        data.to_string_lossy().into_owned(),
+    ];
+    for (flag, value) in [
+        ("-n", passes),
+        ("-q", outstanding),
+        ("-t", timeout),
+        ("-l", limit),
+    ] {
+        args.push(flag.to_string());
+        args.push(value.to_string());
+    }
+    args
+}
+
 /// Queries the whole set a few times so every answer is cached, and
 /// fails unless every answer was NOERROR.
 fn warm(
@@ -523,39 +551,11 @@ fn warm(
 ) -> Result<()> {
     let out = dir.join(format!("warm-{}.out", subject.target.name()));
     // One gentle pass resolves everything (recursion, validation) ...
-    let gentle = [
-        "-s",
-        &subject.addr.to_string(),
-        "-d",
-        &data.to_string_lossy(),
-        "-n",
-        "1",
-        "-q",
-        "20",
-        "-t",
-        "5",
-        "-l",
-        "60",
-    ]
-    .map(String::from);
+    let gentle = warm_args(subject, data, 1, 20, 5, 60);
     run_dnsperf(client, &gentle, &out, Duration::from_secs(90))?;
     let first = parse_dnsperf_output(&out)?;
     // ... the second must then be all cache hits, all NOERROR.
-    let check = [
-        "-s",
-        &subject.addr.to_string(),
-        "-d",
-        &data.to_string_lossy(),
-        "-n",
-        "2",
-        "-q",
-        "50",
-        "-t",
-        "2",
-        "-l",
-        "30",
-    ]
-    .map(String::from);
+    let check = warm_args(subject, data, 2, 50, 2, 30);
     run_dnsperf(client, &check, &out, Duration::from_secs(60))?;
     let second = parse_dnsperf_output(&out)?;
     let _ = std::fs::remove_file(&out);

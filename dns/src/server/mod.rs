@@ -69,6 +69,7 @@ pub struct Job {
 /// What the dispatcher tells a worker between batches.
 #[derive(Debug)]
 pub enum WorkerMessage {
+    /// A new cache entry (settings never change under a running worker:
+    /// a reload starts new workers).
     Insert(Arc<[u8]>, Arc<CachedAnswer>),
-    Settings(Box<udp::WorkerSettings>),
 }

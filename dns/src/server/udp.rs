@@ -100,9 +100,6 @@ impl Worker {
             return;
         };
         while !self.shutdown.load(Ordering::Relaxed) {
-            if !self.drain_inbox(&mut limiter) {
-                return;
-            }
             match recv.recv(&self.socket) {
                 Ok(_) => {}
                 Err(e)
@@ -126,7 +123,7 @@ impl Worker {
             // Entries that arrived while we slept must be visible to this
             // batch: a client's second query often follows its first
             // answer by less than a poll interval.
-            if !self.drain_inbox(&mut limiter) {
+            if !self.drain_inbox() {
                 return;
             }
             let now = Instant::now();
@@ -155,21 +152,13 @@ impl Worker {
         }
     }
 
-    /// Applies cache entries and settings from the dispatcher. Returns false
+    /// Applies the cache entries the dispatcher has sent. Returns false
     /// when the dispatcher has gone away.
-    fn drain_inbox(&mut self, limiter: &mut RateLimiter) -> bool {
+    fn drain_inbox(&mut self) -> bool {
         loop {
             match self.inbox.try_recv() {
                 Ok(WorkerMessage::Insert(key, answer)) => {
                     self.cache.insert(Box::from(&key[..]), answer);
-                }
-                Ok(WorkerMessage::Settings(settings)) => {
-                    *limiter = RateLimiter::new(
-                        settings.rate_limit_qps,
-                        settings.rate_limit_burst,
-                        RATE_LIMIT_CLIENTS,
-                    );
-                    self.settings = *settings;
                 }
                 Err(TryRecvError::Empty) => return true,
                 Err(TryRecvError::Disconnected) => return false,
