@@ -142,9 +142,6 @@ impl DnsSettings {
 /// next upstream is tried or stale data is served.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// RFC 8767 section 4: stale answers carry a TTL of 30 seconds.
-pub const STALE_TTL: u32 = 30;
-
 /// The default allow list: loopback, RFC 1918, CGNAT, ULA and link-local.
 pub fn default_allow() -> Vec<IpNet> {
     [

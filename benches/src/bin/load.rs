@@ -377,6 +377,19 @@ struct LoadShape {
 }
 
 impl LoadShape {
+    /// The dnsperf command line as reported in the tables' header.
+    fn describe(&self) -> String {
+        format!(
+            "dnsperf -l {} -q {} -c {} -T {}{}{}",
+            self.seconds,
+            self.outstanding,
+            self.clients,
+            self.threads,
+            if self.edns { " -e" } else { "" },
+            if self.verbose { " -v" } else { "" },
+        )
+    }
+
     fn args(&self, server: IpAddr, data: &Path, queries_in_file: u64) -> Vec<String> {
         // -n bounds the passes over the file, hence the queries sent, even
         // if the clock-based -l limit somehow failed.
@@ -1080,13 +1093,8 @@ fn run(args: &Args) -> Result<()> {
         verbose: !args.no_histogram,
     };
     println!(
-        "load: dnsperf -l {} -q {} -c {} -T {}{}{} ; {} rounds per server, interleaved",
-        shape.seconds,
-        shape.outstanding,
-        shape.clients,
-        shape.threads,
-        if shape.edns { " -e" } else { "" },
-        if shape.verbose { " -v" } else { "" },
+        "load: {} ; {} rounds per server, interleaved",
+        shape.describe(),
         args.rounds
     );
     let mut rounds: Vec<Round> = Vec::new();
@@ -1192,13 +1200,8 @@ fn run(args: &Args) -> Result<()> {
         }
         let _ = writeln!(
             md,
-            "- load: dnsperf -l {} -q {} -c {} -T {}{}{}, {queries_in_file} distinct queries, {} interleaved rounds per server\n",
-            shape.seconds,
-            shape.outstanding,
-            shape.clients,
-            shape.threads,
-            if shape.edns { " -e" } else { "" },
-            if shape.verbose { " -v" } else { "" },
+            "- load: {}, {queries_in_file} distinct queries, {} interleaved rounds per server\n",
+            shape.describe(),
             args.rounds
         );
         md.push_str("Medians across rounds:\n\n");

@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::debug;
 
-use super::udp::{canonical, early_rcode};
+use super::udp::{answer_without_lookup, canonical};
 use super::{Job, JobKind, Reply};
 use crate::error::DnsError;
 use crate::fastpath::acl::AllowList;
@@ -146,23 +146,8 @@ async fn respond(
         }
     };
     let payload = context.max_udp_payload;
-    if !context.allow.allows(ip) {
-        stats.count(Outcome::Refused);
-        synth::error_response(
-            &query,
-            packet,
-            u16::from(wire::RCODE_REFUSED),
-            payload,
-            &mut out,
-        );
-        return Some(out);
-    }
-    if let Some(rcode) = early_rcode(&query) {
-        synth::error_response(&query, packet, rcode, payload, &mut out);
-        return Some(out);
-    }
-    if query.qtype == 255 {
-        synth::any_response(&query, packet, payload, &mut out);
+    let allowed = context.allow.allows(ip);
+    if answer_without_lookup(&query, packet, allowed, payload, stats, &mut out) {
         return Some(out);
     }
     let (tx, rx) = oneshot::channel();

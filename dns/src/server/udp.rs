@@ -198,19 +198,8 @@ impl Worker {
             return;
         };
         let payload = self.settings.max_udp_payload;
-        if !self.settings.allow.allows(ip) {
-            stats.count(Outcome::Refused);
-            synth::error_response(&query, packet, u16::from(wire::RCODE_REFUSED), payload, out);
-            send.commit(peer);
-            return;
-        }
-        if let Some(rcode) = early_rcode(&query) {
-            synth::error_response(&query, packet, rcode, payload, out);
-            send.commit(peer);
-            return;
-        }
-        if query.qtype == QTYPE_ANY {
-            synth::any_response(&query, packet, payload, out);
+        let allowed = self.settings.allow.allows(ip);
+        if answer_without_lookup(&query, packet, allowed, payload, stats, out) {
             send.commit(peer);
             return;
         }
@@ -279,10 +268,23 @@ impl Worker {
     }
 }
 
-/// Errors answered before any lookup: unknown EDNS versions, opcodes other
-/// than QUERY, and classes other than IN.
-pub fn early_rcode(query: &QueryView) -> Option<u16> {
-    if query.needs_badvers() {
+/// What every query gets before any lookup, over UDP and TCP alike:
+/// REFUSED outside the allow list, BADVERS for unknown EDNS versions,
+/// NOTIMP for opcodes other than QUERY, REFUSED for classes other than
+/// IN, and the minimal RFC 8482 answer to ANY. Writes the response into
+/// `out` and returns true when the query is settled here.
+pub fn answer_without_lookup(
+    query: &QueryView,
+    packet: &[u8],
+    client_allowed: bool,
+    payload: u16,
+    stats: &WorkerStats,
+    out: &mut Vec<u8>,
+) -> bool {
+    let rcode = if !client_allowed {
+        stats.count(Outcome::Refused);
+        Some(u16::from(wire::RCODE_REFUSED))
+    } else if query.needs_badvers() {
         Some(wire::RCODE_BADVERS)
     } else if query.opcode != 0 {
         Some(u16::from(wire::RCODE_NOTIMP))
@@ -290,7 +292,13 @@ pub fn early_rcode(query: &QueryView) -> Option<u16> {
         Some(u16::from(wire::RCODE_REFUSED))
     } else {
         None
+    };
+    match rcode {
+        Some(rcode) => synth::error_response(query, packet, rcode, payload, out),
+        None if query.qtype == QTYPE_ANY => synth::any_response(query, packet, payload, out),
+        None => return false,
     }
+    true
 }
 
 /// IPv4-mapped IPv6 peers (from dual-stack sockets) are IPv4 clients.

@@ -20,6 +20,16 @@ fn base(s: &Setup) -> RouterdConfig {
     RouterdConfig::recursive(&s.dns).local_record("nas.home.arpa", "A", NAS, 300)
 }
 
+/// The lab, the base config, and routerd running it (its local record
+/// already answering).
+fn start_base() -> (Setup, RouterdConfig, Routerd) {
+    let s = setup();
+    let config = base(&s);
+    let r = config.start(&s.router).unwrap();
+    assert_eq!(a(&s, &r, "nas.home.arpa"), [NAS]);
+    (s, config, r)
+}
+
 /// The A records routerd gives for `name` (empty on any failure).
 fn a(s: &Setup, r: &Routerd, name: &str) -> Vec<String> {
     match s.client.dig(r.addr(), &Query::new(name, "A").timeout(5)) {
@@ -80,10 +90,7 @@ fn routerctl_reload_applies_new_local_record() {
     if !e2e::require(CTL_TOOLS) {
         return;
     }
-    let s = setup();
-    let config = base(&s);
-    let mut r = config.start(&s.router).unwrap();
-    assert_eq!(a(&s, &r, "nas.home.arpa"), [NAS]);
+    let (s, config, mut r) = start_base();
     assert!(a(&s, &r, "printer.home.arpa").is_empty());
     assert_eq!(a(&s, &r, "www.plain.lab"), [data::PLAIN_A]);
     let local_before = status(&r)
@@ -118,9 +125,7 @@ fn sighup_reloads_the_config() {
     if !e2e::require(CTL_TOOLS) {
         return;
     }
-    let s = setup();
-    let config = base(&s);
-    let mut r = config.start(&s.router).unwrap();
+    let (s, config, mut r) = start_base();
     assert!(a(&s, &r, "scanner.home.arpa").is_empty());
 
     let new = config
@@ -148,10 +153,7 @@ fn broken_reload_is_refused_and_old_config_kept() {
     if !e2e::require(CTL_TOOLS) {
         return;
     }
-    let s = setup();
-    let config = base(&s);
-    let mut r = config.start(&s.router).unwrap();
-    assert_eq!(a(&s, &r, "nas.home.arpa"), [NAS]);
+    let (s, config, mut r) = start_base();
     let good = config
         .clone()
         .local_record("printer.home.arpa", "A", PRINTER, 300)
