@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils openssl tcpdump iproute2 procps)
+packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils openssl tcpdump iproute2 procps nftables iputils-ping)
 
 if [ "$(id -u)" = 0 ]; then
     missing=()

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -14,6 +14,16 @@ pub async fn call(
     socket: &Path,
     method: &str,
     path: &str,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    call_with(socket, method, path, None).await
+}
+
+/// Like [`call`], with a JSON request body.
+pub async fn call_with(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
 ) -> anyhow::Result<(u16, serde_json::Value)> {
     let stream = UnixStream::connect(socket).await.map_err(|e| {
         anyhow!(
@@ -29,7 +39,10 @@ pub async fn call(
         .method(method)
         .uri(path)
         .header("host", "routerd")
-        .body(Empty::<Bytes>::new())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(
+            body.map(serde_json::Value::to_string).unwrap_or_default(),
+        )))
         .context("building the request")?;
     let response = sender
         .send_request(request)

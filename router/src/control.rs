@@ -2,11 +2,14 @@
 //! only root (or whoever owns the socket) can steer the daemon.
 //!
 //! `GET /v1/status` returns [`crate::daemon::Status`];
-//! `POST /v1/reload` re-reads the configuration.
+//! `POST /v1/reload` re-reads the configuration;
+//! `GET /v1/policy`, `POST /v1/policy/check`, `POST /v1/policy/apply`,
+//! `POST /v1/policy/confirm` and `GET /v1/policy/stats` drive the firewall.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Json;
@@ -15,6 +18,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Deserialize;
 use serde_json::json;
 use tokio::net::UnixListener;
 use tracing::warn;
@@ -48,6 +52,11 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
     let app = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/reload", post(reload))
+        .route("/v1/policy", get(policy_show))
+        .route("/v1/policy/check", post(policy_check))
+        .route("/v1/policy/apply", post(policy_apply))
+        .route("/v1/policy/confirm", post(policy_confirm))
+        .route("/v1/policy/stats", get(policy_stats))
         .with_state(shared);
     if let Err(error) = axum::serve(listener, app).await {
         warn!(%error, "control API stopped");
@@ -67,4 +76,103 @@ async fn reload(State(shared): State<Arc<Shared>>) -> Response {
         )
             .into_response(),
     }
+}
+
+fn no_firewall() -> Response {
+    (
+        StatusCode::CONFLICT,
+        Json(json!({
+            "error": "routerd manages no firewall: add a [policies] section to its configuration"
+        })),
+    )
+        .into_response()
+}
+
+async fn policy_show(State(shared): State<Arc<Shared>>) -> Response {
+    let Some(firewall) = &shared.firewall else {
+        return no_firewall();
+    };
+    let firewall = firewall.lock().await;
+    let live = match firewall.live_text() {
+        Ok(live) => live,
+        Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    };
+    Json(json!({ "status": firewall.status(), "nft_text": live })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckRequest {
+    dir: Option<PathBuf>,
+}
+
+async fn policy_check(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<CheckRequest>,
+) -> Response {
+    let Some(firewall) = &shared.firewall else {
+        return no_firewall();
+    };
+    let firewall = firewall.lock().await;
+    let report = tokio::task::block_in_place(|| firewall.check(request.dir.as_deref()));
+    let code = if report.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (code, Json(report)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ApplyRequest {
+    confirm_secs: Option<u64>,
+}
+
+async fn policy_apply(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<ApplyRequest>,
+) -> Response {
+    let Some(firewall) = &shared.firewall else {
+        return no_firewall();
+    };
+    let confirm = request.confirm_secs.map(Duration::from_secs);
+    let outcome = firewall.lock().await.apply(confirm).await;
+    match outcome {
+        Ok(report) => {
+            if let (Some(id), Some(confirm)) = (report.pending_id, confirm) {
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    tokio::time::sleep(confirm).await;
+                    if let Some(firewall) = &shared.firewall {
+                        firewall.lock().await.roll_back(id);
+                    }
+                });
+            }
+            Json(report).into_response()
+        }
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(e)).into_response(),
+    }
+}
+
+async fn policy_confirm(State(shared): State<Arc<Shared>>) -> Response {
+    let Some(firewall) = &shared.firewall else {
+        return no_firewall();
+    };
+    match firewall.lock().await.confirm() {
+        Ok(message) => Json(json!({ "message": message })).into_response(),
+        Err(message) => error_response(StatusCode::CONFLICT, &message),
+    }
+}
+
+async fn policy_stats(State(shared): State<Arc<Shared>>) -> Response {
+    let Some(firewall) = &shared.firewall else {
+        return no_firewall();
+    };
+    match firewall.lock().await.stats() {
+        Ok(stats) => Json(stats).into_response(),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+fn error_response(code: StatusCode, message: &str) -> Response {
+    (code, Json(json!({ "error": message }))).into_response()
 }

@@ -15,6 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config};
+use crate::firewall::{Firewall, FirewallStatus};
 use crate::{control, metrics};
 
 /// How often counters are sampled for the queries-per-second figure.
@@ -30,6 +31,8 @@ pub struct Shared {
     started: Instant,
     running: tokio::sync::Mutex<Running>,
     snapshot: Mutex<Option<MetricsSnapshot>>,
+    /// `None` when the configuration has no `[policies]`.
+    pub firewall: Option<tokio::sync::Mutex<Firewall>>,
 }
 
 #[derive(Debug)]
@@ -76,6 +79,8 @@ pub struct Status {
     pub reloads: u64,
     pub last_reload_error: Option<String>,
     pub dns: DnsSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,10 +107,15 @@ impl Shared {
     }
 
     pub async fn status(&self) -> Status {
+        let firewall = match &self.firewall {
+            Some(firewall) => Some(firewall.lock().await.status()),
+            None => None,
+        };
         let running = self.running.lock().await;
         let dns = running.dns_status().await;
         let qps = qps(&running.samples);
         Status {
+            firewall,
             version: env!("CARGO_PKG_VERSION"),
             uptime_secs: self.started.elapsed().as_secs(),
             config: self.config_path.clone(),
@@ -128,8 +138,30 @@ impl Shared {
             Ok(config) => config,
             Err(e) => return Err(running.reject(&e)),
         };
+        if config.policies_dir != running.config.policies_dir {
+            warn!("a change of [policies] takes effect at the next restart");
+        }
+        // The policy is checked before anything changes, so a bad one
+        // refuses the whole reload.
+        let policy_changed = match &self.firewall {
+            Some(firewall) => {
+                let firewall = firewall.lock().await;
+                let report = firewall.check(None);
+                if !report.ok {
+                    let errors: Vec<String> =
+                        report.diagnostics.iter().map(ToString::to_string).collect();
+                    return Err(running.reject(&errors.join("\n")));
+                }
+                firewall.disk_differs()
+            }
+            None => false,
+        };
         if config == running.config {
             running.last_reload_error = None;
+            drop(running);
+            if policy_changed {
+                return self.reload_policy().await;
+            }
             info!("reload: configuration unchanged");
             return Ok(ReloadOutcome {
                 changed: false,
@@ -184,10 +216,35 @@ impl Shared {
         running.reloads += 1;
         running.last_reload_error = None;
         info!(reloads = running.reloads, "configuration reloaded");
+        drop(running);
+        if policy_changed {
+            return self.reload_policy().await;
+        }
         Ok(ReloadOutcome {
             changed: true,
             message: "configuration reloaded".into(),
         })
+    }
+
+    /// Applies the policy files again, unless an apply awaits confirmation.
+    async fn reload_policy(&self) -> Result<ReloadOutcome, String> {
+        let Some(firewall) = &self.firewall else {
+            return Ok(ReloadOutcome {
+                changed: false,
+                message: "no policies".into(),
+            });
+        };
+        let mut firewall = firewall.lock().await;
+        match firewall.apply(None).await {
+            Ok(report) => Ok(ReloadOutcome {
+                changed: true,
+                message: format!("configuration reloaded; {}", report.message),
+            }),
+            Err(e) => {
+                let mut running = self.running.lock().await;
+                Err(running.reject(&e.error))
+            }
+        }
     }
 
     async fn sample(&self) {
@@ -242,6 +299,19 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     // Bind the control socket first: if another routerd owns it, fail
     // before touching port 53.
     let control_listener = control::bind(&config.control_socket)?;
+    // The policy goes in before DNS answers: a zone's DNS interception and
+    // its addresses are part of it. A policy that fails leaves whatever
+    // ruleset the kernel has (the last good one, across restarts) alone.
+    let firewall = match &config.policies_dir {
+        Some(dir) => {
+            let mut firewall = Firewall::new(dir.clone());
+            if let Err(e) = firewall.apply(None).await {
+                error!(dir = %dir.display(), error = %e.error, "policy not applied at start");
+            }
+            Some(tokio::sync::Mutex::new(firewall))
+        }
+        None => None,
+    };
     // Everything else that can fail is bound before anything is served, so
     // a failure leaves nothing half-started behind.
     let started = async {
@@ -261,6 +331,7 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     };
     let socket_path = config.control_socket.clone();
     let shared = Arc::new(Shared {
+        firewall,
         config_path: path.to_path_buf(),
         started: Instant::now(),
         running: tokio::sync::Mutex::new(Running {

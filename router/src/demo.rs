@@ -120,6 +120,7 @@ fn demo_config(dir: &std::path::Path, hints: PathBuf) -> Config {
         dns,
         control_socket: dir.join("control.sock"),
         metrics_listen: None,
+        policies_dir: None,
     }
 }
 

@@ -7,5 +7,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod demo;
+pub mod firewall;
+pub mod links;
 pub mod metrics;
 pub mod table;

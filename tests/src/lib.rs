@@ -33,7 +33,9 @@ pub mod process;
 pub mod require;
 pub mod routerd;
 pub mod tls;
+pub mod traffic;
 pub mod unbound;
+pub mod zones_lab;
 
 pub use dig::{DigResult, Query, Rr};
 pub use dns_hierarchy::{DnsHierarchy, Server};

@@ -194,6 +194,9 @@ pub struct RouterdConfig {
     pub control_socket: Option<PathBuf>,
     /// `metrics.listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// `policies.dir`: the directory of zone and firewall policy files;
+    /// `None` leaves the `[policies]` table out.
+    pub policies_dir: Option<PathBuf>,
     /// `RUST_LOG` for the daemon.
     pub rust_log: String,
 }
@@ -227,6 +230,7 @@ impl RouterdConfig {
             local_records: Vec::new(),
             control_socket: None,
             metrics_listen: None,
+            policies_dir: None,
             rust_log: std::env::var("E2E_RUST_LOG").unwrap_or_else(|_| DEFAULT_LOG.to_string()),
         }
     }
@@ -325,6 +329,9 @@ impl RouterdConfig {
         let _ = writeln!(t, "socket = {}", quote(&control_socket.to_string_lossy()));
         if let Some(m) = &self.metrics_listen {
             let _ = writeln!(t, "\n[metrics]\nlisten = {}", quote(&m.to_string()));
+        }
+        if let Some(dir) = &self.policies_dir {
+            let _ = writeln!(t, "\n[policies]\ndir = {}", quote(&dir.to_string_lossy()));
         }
         t
     }

@@ -11,6 +11,9 @@ use router::config::DEFAULT_CONTROL_SOCKET;
 use router::table;
 use serde_json::Value;
 
+#[path = "routerctl/policy.rs"]
+mod policy;
+
 /// Ask a running routerd for its status, or tell it to reload.
 #[derive(Debug, Parser)]
 #[command(name = "routerctl", version, about)]
@@ -32,6 +35,9 @@ enum Command {
     /// Re-read the configuration file; a bad file is rejected and the
     /// running configuration kept.
     Reload,
+    /// The firewall: zones and policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,7 +62,8 @@ fn main() -> ExitCode {
 }
 
 async fn execute(cli: &Cli) -> anyhow::Result<()> {
-    match cli.command {
+    match &cli.command {
+        Command::Policy(command) => policy::execute(&cli.socket, cli.json, command).await,
         Command::Status => {
             let (code, body) = client::call(&cli.socket, "GET", "/v1/status").await?;
             if code != 200 {
@@ -206,6 +213,32 @@ fn render_status(status: &Value) -> String {
             ],
             &upstream_rows,
         )));
+    }
+    let firewall = &status["firewall"];
+    if !firewall.is_null() {
+        out.push_str("\nFirewall\n");
+        let applied = if firewall["applied"].as_bool() == Some(true) {
+            let summary = &firewall["summary"];
+            format!(
+                "{} zones, {} rules -> {} nft rules",
+                text(&summary["zones"]),
+                text(&summary["rules"]),
+                text(&summary["nft_rules"])
+            )
+        } else {
+            "no policy applied".into()
+        };
+        let mut rows = vec![
+            vec!["policy".into(), text(&firewall["dir"])],
+            vec!["applied".into(), applied],
+        ];
+        if let Some(secs) = firewall["confirm_within_secs"].as_u64() {
+            rows.push(vec!["confirm".into(), format!("rolls back in {secs}s")]);
+        }
+        if let Some(error) = firewall["last_error"].as_str() {
+            rows.push(vec!["last error".into(), error.to_string()]);
+        }
+        out.push_str(&indent(&table::render(&["", ""], &rows)));
     }
     out
 }

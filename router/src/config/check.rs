@@ -12,7 +12,7 @@ use dns::settings::{
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawMode, RawProtocol, RawRecordType, RawUpstream};
-use super::{Config, ConfigError, DEFAULT_CONTROL_SOCKET, line_column};
+use super::{Config, ConfigError, DEFAULT_CONTROL_SOCKET, DEFAULT_POLICIES_DIR, line_column};
 
 /// Default TTL of local records, in seconds.
 const LOCAL_RECORD_TTL: u32 = 300;
@@ -183,6 +183,13 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         .map(|p| checker.resolve(&p))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
 
+    let policies_dir = raw.policies.map(|policies| {
+        policies
+            .dir
+            .map(|dir| checker.resolve(dir.get_ref()))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICIES_DIR))
+    });
+
     Ok(Config {
         dns: DnsSettings {
             listen,
@@ -200,6 +207,7 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         },
         control_socket,
         metrics_listen: raw.metrics.listen,
+        policies_dir,
     })
 }
 

@@ -16,12 +16,18 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/router/router.toml";
 /// Where the control socket lives by default.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/router/control.sock";
 
+/// Where policy files live when `[policies]` names no directory.
+pub const DEFAULT_POLICIES_DIR: &str = "/etc/router/policies";
+
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub dns: dns::DnsSettings,
     pub control_socket: PathBuf,
     pub metrics_listen: Option<SocketAddr>,
+    /// `Some`: routerd owns the `inet router` nftables table and fills it
+    /// from the policy files here.
+    pub policies_dir: Option<PathBuf>,
 }
 
 /// A configuration error, located in its file.

@@ -25,6 +25,8 @@ pub struct RawConfig {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: RawMetrics,
+    /// Zones and firewall policies; absent: routerd leaves nftables alone.
+    pub policies: Option<RawPolicies>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +169,13 @@ pub enum RawRecordType {
 pub struct RawControl {
     /// Path of the control socket.
     pub socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicies {
+    /// The directory of policy files (`*.toml`, merged in name order).
+    pub dir: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

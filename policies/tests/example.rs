@@ -1,0 +1,21 @@
+//! The shipped example loads, compiles and is accepted by nft.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::path::Path;
+
+use policies::{Protected, load_dir};
+
+#[test]
+fn homelab_example_loads_without_warnings() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let loaded = load_dir(&dir, &Protected::default()).unwrap_or_else(|e| panic!("{e}"));
+    for warning in &loaded.warnings {
+        println!("{warning}");
+    }
+    assert!(loaded.warnings.is_empty());
+    assert_eq!(loaded.policy.zones.len(), 6);
+    let ruleset = policies::compile(&loaded.policy);
+    println!("{}", ruleset.to_text());
+    println!("{}", policies::compile::json::replace_table(&ruleset));
+}
