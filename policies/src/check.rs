@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use crate::error::Diagnostic;
 use crate::eval::{self, DecidedBy, Packet, Payload};
 use crate::load::Protected;
-use crate::model::{Action, AddressMatch, Destination, Policy, Rule, Service, Transport};
+use crate::model::{Action, AddressMatch, Destination, Policy, Rule, Transport};
 
 pub fn check(policy: &Policy, protected: &Protected) -> Vec<Diagnostic> {
     let mut found = Vec::new();
@@ -149,31 +149,13 @@ fn covers(earlier: &Rule, rule: &Rule) -> bool {
             && rule
                 .services
                 .iter()
-                .all(|service| earlier.services.iter().any(|e| service_covers(e, service))));
+                .all(|service| earlier.services.iter().any(|e| e.covers(service))));
     earlier.limit.is_none()
         && rule.from.iter().all(|zone| earlier.from.contains(zone))
         && rule.to.iter().all(|to| earlier.to.contains(to))
         && services_covered
         && addresses_cover(&earlier.source, &rule.source)
         && addresses_cover(&earlier.destination, &rule.destination)
-}
-
-fn service_covers(earlier: &Service, service: &Service) -> bool {
-    match (earlier, service) {
-        (
-            Service::Ports {
-                transport: t1,
-                first: f1,
-                last: l1,
-            },
-            Service::Ports {
-                transport: t2,
-                first: f2,
-                last: l2,
-            },
-        ) => t1 == t2 && f1 <= f2 && l2 <= l1,
-        _ => earlier == service,
-    }
 }
 
 fn addresses_cover(earlier: &[AddressMatch], later: &[AddressMatch]) -> bool {

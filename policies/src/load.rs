@@ -194,6 +194,29 @@ impl Builder {
         self.found.push(Diagnostic::error(at, message));
     }
 
+    /// Whether a declared name is plain and new; `first` is where the same
+    /// name was declared before, if it was.
+    fn fresh_name(
+        &mut self,
+        what: &str,
+        name: &str,
+        at: &Location,
+        first: Option<Location>,
+    ) -> bool {
+        if let Err(message) = check_name(name, what) {
+            self.error(at, message);
+            return false;
+        }
+        if let Some(first) = first {
+            self.error(
+                at,
+                format!("{what} \"{name}\" is declared twice; the first is at {first}"),
+            );
+            return false;
+        }
+        true
+    }
+
     fn management(&mut self, source: &Source<'_>, raw: Option<&Spanned<raw::RawManagement>>) {
         let Some(raw) = raw else { return };
         let at = source.of(raw);
@@ -218,10 +241,6 @@ impl Builder {
         let raw = raw.get_ref();
         let name = raw.name.get_ref().clone();
         let name_at = source.of(&raw.name);
-        if let Err(message) = check_name(&name, "zone") {
-            self.error(&name_at, message);
-            return;
-        }
         if name == ROUTER || name == ANY_ZONE {
             self.found.push(
                 Diagnostic::error(&name_at, format!("\"{name}\" is reserved in rules"))
@@ -229,12 +248,12 @@ impl Builder {
             );
             return;
         }
-        if let Some(first) = self.zones.iter().find(|zone| zone.name == name) {
-            let message = format!(
-                "zone \"{name}\" is declared twice; the first is at {}",
-                first.at
-            );
-            self.error(&name_at, message);
+        let first = self
+            .zones
+            .iter()
+            .find(|zone| zone.name == name)
+            .map(|zone| zone.at.clone());
+        if !self.fresh_name("zone", &name, &name_at, first) {
             return;
         }
         let (vlan, interface) = match (&raw.vlan, &raw.interface) {
@@ -325,16 +344,12 @@ impl Builder {
         let raw = raw.get_ref();
         let name = raw.name.get_ref().clone();
         let name_at = source.of(&raw.name);
-        if let Err(message) = check_name(&name, "address set") {
-            self.error(&name_at, message);
-            return;
-        }
-        if let Some(first) = self.address_sets.iter().find(|set| set.name == name) {
-            let message = format!(
-                "address set \"{name}\" is declared twice; the first is at {}",
-                first.at
-            );
-            self.error(&name_at, message);
+        let first = self
+            .address_sets
+            .iter()
+            .find(|set| set.name == name)
+            .map(|set| set.at.clone());
+        if !self.fresh_name("address set", &name, &name_at, first) {
             return;
         }
         let addresses_at = source.of(&raw.addresses);
@@ -449,16 +464,12 @@ impl Builder {
         let raw = raw.get_ref();
         let name = raw.name.get_ref().clone();
         let at = source.of(&raw.name);
-        if let Err(message) = check_name(&name, "rule") {
-            self.error(&at, message);
-            return;
-        }
-        if let Some(first) = self.rules.iter().find(|rule| rule.name == name) {
-            let message = format!(
-                "rule \"{name}\" is declared twice; the first is at {}",
-                first.at
-            );
-            self.error(&at, message);
+        let first = self
+            .rules
+            .iter()
+            .find(|rule| rule.name == name)
+            .map(|rule| rule.at.clone());
+        if !self.fresh_name("rule", &name, &at, first) {
             return;
         }
         let Some(from) = self.zones_named(&raw.from, source) else {
@@ -576,8 +587,12 @@ impl Builder {
         let raw = raw.get_ref();
         let name = raw.name.get_ref().clone();
         let at = source.of(&raw.name);
-        if let Err(message) = check_name(&name, "port forward") {
-            self.error(&at, message);
+        let first = self
+            .port_forwards
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.at.clone());
+        if !self.fresh_name("port forward", &name, &at, first) {
             return;
         }
         let from = raw.from.get_ref().clone();

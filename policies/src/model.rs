@@ -208,6 +208,35 @@ pub enum Service {
     },
 }
 
+impl Service {
+    /// Whether every packet `other` matches, this matches too.
+    pub fn covers(&self, other: &Service) -> bool {
+        match (self.port_range(), other.port_range()) {
+            (Some((t1, f1, l1)), Some((t2, f2, l2))) => t1 == t2 && f1 <= f2 && l2 <= l1,
+            _ => self == other,
+        }
+    }
+
+    /// Whether some packet matches both.
+    pub fn overlaps(&self, other: &Service) -> bool {
+        match (self.port_range(), other.port_range()) {
+            (Some((t1, f1, l1)), Some((t2, f2, l2))) => t1 == t2 && f1 <= l2 && f2 <= l1,
+            _ => self == other,
+        }
+    }
+
+    fn port_range(&self) -> Option<(Transport, u16, u16)> {
+        match self {
+            Service::Ports {
+                transport,
+                first,
+                last,
+            } => Some((*transport, *first, *last)),
+            Service::Icmp { .. } => None,
+        }
+    }
+}
+
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

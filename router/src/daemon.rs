@@ -146,13 +146,13 @@ impl Shared {
         let policy_changed = match &self.firewall {
             Some(firewall) => {
                 let firewall = firewall.lock().await;
-                let report = firewall.check(None);
+                let report = tokio::task::block_in_place(|| firewall.check(None));
                 if !report.ok {
                     let errors: Vec<String> =
                         report.diagnostics.iter().map(ToString::to_string).collect();
                     return Err(running.reject(&errors.join("\n")));
                 }
-                firewall.disk_differs()
+                tokio::task::block_in_place(|| firewall.disk_differs())
             }
             None => false,
         };

@@ -108,18 +108,7 @@ pub fn compile(policy: &Policy) -> Ruleset {
     input_chain.rules.push(connection_state());
     input_chain.rules.push(icmpv6_essentials(ICMPV6_INPUT));
     input_chain.rules.push(rule(
-        vec![
-            Stmt::Match(vec![Field::Iifname], Rhs::Set("dns_intercept".into())),
-            Stmt::Match(
-                vec![Field::L4proto, Field::Dport],
-                Rhs::Anonymous(vec![
-                    vec![Value::Symbol("udp".into()), Value::Port(53)],
-                    vec![Value::Symbol("tcp".into()), Value::Port(53)],
-                ]),
-            ),
-            Stmt::Counter,
-            Stmt::Verdict(Verdict::Accept),
-        ],
+        dns_from_intercepting_zones(Stmt::Verdict(Verdict::Accept)),
         Some("dns-intercept".into()),
     ));
     input.finish(&mut input_chain, &mut ruleset);
@@ -142,18 +131,7 @@ pub fn compile(policy: &Policy) -> Ruleset {
 
     let mut prerouting = base_chain("prerouting", Hook::Prerouting, PRIORITY_DSTNAT, true);
     prerouting.rules.push(rule(
-        vec![
-            Stmt::Match(vec![Field::Iifname], Rhs::Set("dns_intercept".into())),
-            Stmt::Match(
-                vec![Field::L4proto, Field::Dport],
-                Rhs::Anonymous(vec![
-                    vec![Value::Symbol("udp".into()), Value::Port(53)],
-                    vec![Value::Symbol("tcp".into()), Value::Port(53)],
-                ]),
-            ),
-            Stmt::Counter,
-            Stmt::Redirect,
-        ],
+        dns_from_intercepting_zones(Stmt::Redirect),
         Some("dns-intercept".into()),
     ));
     for forward in &policy.port_forwards {
@@ -181,6 +159,11 @@ pub fn compile(policy: &Policy) -> Ruleset {
     postrouting.rules.push(rule(
         vec![
             Stmt::Match(vec![Field::Oifname], Rhs::Set("masquerade_out".into())),
+            // IPv6 hosts have global addresses of their own: no NAT66.
+            Stmt::Match(
+                vec![Field::Nfproto],
+                Rhs::Value(Value::Symbol("ipv4".into())),
+            ),
             Stmt::Counter,
             Stmt::Masquerade,
         ],
@@ -476,23 +459,9 @@ fn services_overlap(a: &PolicyRule, b: &PolicyRule) -> bool {
     if a.services.is_empty() || b.services.is_empty() {
         return true;
     }
-    a.services.iter().any(|x| {
-        b.services.iter().any(|y| match (x, y) {
-            (
-                Service::Ports {
-                    transport: t1,
-                    first: f1,
-                    last: l1,
-                },
-                Service::Ports {
-                    transport: t2,
-                    first: f2,
-                    last: l2,
-                },
-            ) => t1 == t2 && f1 <= l2 && f2 <= l1,
-            _ => x == y,
-        })
-    })
+    a.services
+        .iter()
+        .any(|x| b.services.iter().any(|y| x.overlaps(y)))
 }
 
 /// One policy rule as chain rules: one per address family it needs and
@@ -699,6 +668,22 @@ fn base_chain(name: &str, hook: Hook, priority: i32, accept_by_default: bool) ->
         }),
         rules: Vec::new(),
     }
+}
+
+/// DNS over UDP or TCP from a zone with `intercept_dns`, counted, then `last`.
+fn dns_from_intercepting_zones(last: Stmt) -> Vec<Stmt> {
+    vec![
+        Stmt::Match(vec![Field::Iifname], Rhs::Set("dns_intercept".into())),
+        Stmt::Match(
+            vec![Field::L4proto, Field::Dport],
+            Rhs::Anonymous(vec![
+                vec![Value::Symbol("udp".into()), Value::Port(53)],
+                vec![Value::Symbol("tcp".into()), Value::Port(53)],
+            ]),
+        ),
+        Stmt::Counter,
+        last,
+    ]
 }
 
 fn connection_state() -> Rule {

@@ -286,6 +286,7 @@ fn field(field: Field) -> Expression<'static> {
         Field::Iifname => meta(MetaKey::Iifname),
         Field::Oifname => meta(MetaKey::Oifname),
         Field::Iif => meta(MetaKey::Iif),
+        Field::Nfproto => meta(MetaKey::Nfproto),
         Field::L4proto => meta(MetaKey::L4proto),
         Field::Dport => payload("th", "dport"),
         Field::IcmpType => payload("icmp", "type"),

@@ -225,3 +225,29 @@ fn operate_stats_count_packets_per_rule_and_zone_pair() {
         table.stdout
     );
 }
+
+#[test]
+fn operate_reload_applies_a_changed_policy_and_leaves_other_tables_alone() {
+    if !e2e::require(TOOLS) {
+        return;
+    }
+    let h = homelab();
+    let router = h.lab.router();
+    router
+        .run(
+            "nft",
+            &["add table inet operator; add chain inet operator keep; add rule inet operator keep counter"],
+        )
+        .unwrap();
+    std::fs::write(policy_file(&h), with_trusted_to_iot(&h)).unwrap();
+    let reloaded = ctl(&h, &["reload"]);
+    assert!(reloaded.success, "{reloaded:?}");
+    expect_trusted_to_iot(&h, Verdict::Accepted);
+    let tables = router.run("nft", &["list", "tables"]).unwrap();
+    assert!(tables.contains("table inet operator"), "{tables}");
+    assert!(tables.contains("table inet router"), "{tables}");
+    let kept = router
+        .run("nft", &["list", "chain", "inet", "operator", "keep"])
+        .unwrap();
+    assert!(kept.contains("counter"), "{kept}");
+}
