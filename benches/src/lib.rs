@@ -1,1 +1,80 @@
-//! placeholder
+//! What the benchmark drivers (`load`, `policy`) share: stopping cleanly
+//! on Ctrl-C, waiting for a child with a deadline, and naming the machine.
+
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail, ensure};
+
+/// Set by SIGINT/SIGTERM: stop the current round, tear the lab down.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Watches for SIGINT and SIGTERM on a background thread, so that an
+/// interrupted run still drops the lab (kills its daemons, removes its
+/// namespaces) instead of leaving them behind.
+pub fn watch_signals(program: &'static str) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut int), Ok(mut term)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                eprintln!("{program}: interrupted; stopping the run");
+                STOP.store(true, Ordering::SeqCst);
+            });
+        })?;
+    Ok(())
+}
+
+/// An error once the run was interrupted.
+pub fn check_stop() -> Result<()> {
+    ensure!(!STOP.load(Ordering::SeqCst), "interrupted");
+    Ok(())
+}
+
+/// Waits for `child` at most `limit`, polling every `poll`; kills it after
+/// that or on Ctrl-C.
+pub fn wait_with_deadline(
+    child: &mut Child,
+    what: &str,
+    limit: Duration,
+    poll: Duration,
+) -> Result<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline || STOP.load(Ordering::SeqCst) {
+            let _ = child.kill();
+            let _ = child.wait();
+            check_stop()?;
+            bail!("{what} ran over {limit:?} and was killed");
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// The CPU model from /proc/cpuinfo.
+pub fn cpu_model() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown", |(_, v)| v.trim())
+        .to_string()
+}

@@ -96,10 +96,7 @@ pub fn parse_files(files: &[(&Path, &str)], protected: &Protected) -> Result<Loa
     let mut builder = Builder::default();
     let mut parsed = Vec::new();
     for (path, text) in files {
-        let source = Source {
-            path: Arc::new(path.to_path_buf()),
-            text,
-        };
+        let source = Source::new(path, text);
         match toml::from_str::<RawFile>(text) {
             Ok(raw) => parsed.push((source, raw)),
             Err(e) => {
@@ -157,15 +154,36 @@ pub fn parse_files(files: &[(&Path, &str)], protected: &Protected) -> Result<Loa
 struct Source<'a> {
     path: Arc<PathBuf>,
     text: &'a str,
+    /// Byte offsets where lines start: a location is a binary search, not
+    /// a scan from the top (policies run to thousands of rules).
+    line_starts: Vec<usize>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    fn new(path: &Path, text: &'a str) -> Source<'a> {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
+        Source {
+            path: Arc::new(path.to_path_buf()),
+            text,
+            line_starts,
+        }
+    }
+
     fn at(&self, span: Range<usize>) -> Location {
-        let before = self.text.get(..span.start).unwrap_or(self.text);
-        let line = before.matches('\n').count() + 1;
-        let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
-            before[nl + 1..].chars().count()
-        }) + 1;
+        let offset = span.start.min(self.text.len());
+        let line = self.line_starts.partition_point(|start| *start <= offset);
+        let start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(0, |before| before.chars().count())
+            + 1;
         Location {
             path: self.path.clone(),
             line,

@@ -1,6 +1,7 @@
 //! The checked policy: zones, zone pair policies, rules, address sets and
 //! port forwards, each with where it was written.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -81,12 +82,45 @@ impl Policy {
             .find(|zone| zone.subnets().any(|net| net.contains(&addr)))
     }
 
+    /// Rules by the zone pair (or zone and router) they apply to, each
+    /// group in policy order. Rules within one zone are left out: that
+    /// traffic never passes the router.
+    pub fn rules_by_pair(&self) -> BTreeMap<PairKey, Vec<&Rule>> {
+        let mut groups: BTreeMap<PairKey, Vec<&Rule>> = BTreeMap::new();
+        for rule in &self.rules {
+            for from in &rule.from {
+                for to in &rule.to {
+                    let to = match to {
+                        Destination::Router => None,
+                        Destination::Zone(zone) if zone == from => continue,
+                        Destination::Zone(zone) => Some(zone.clone()),
+                    };
+                    groups
+                        .entry(PairKey {
+                            from: from.clone(),
+                            to,
+                        })
+                        .or_default()
+                        .push(rule);
+                }
+            }
+        }
+        groups
+    }
+
     /// The policy for traffic from `from` to `to`, when one is declared.
     pub fn pair(&self, from: &str, to: &str) -> Option<&PairPolicy> {
         self.pairs
             .iter()
             .find(|pair| pair.from == from && pair.to == to)
     }
+}
+
+/// A zone and where its traffic goes: another zone, or (`None`) the router.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PairKey {
+    pub from: String,
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -19,10 +19,11 @@ use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use benches::{STOP, check_stop, cpu_model, wait_with_deadline, watch_signals};
 use clap::Parser;
 use e2e::unbound::{Unbound, UnboundOptions};
 use e2e::{DnsHierarchy, Host, Lab, Query, RouterdConfig, addr};
@@ -102,43 +103,6 @@ struct Args {
     /// `dnsmasq` binary is installed, Debian package dnsmasq-base).
     #[arg(long)]
     no_dnsmasq: bool,
-}
-
-/// Set by SIGINT/SIGTERM: stop the current dnsperf run, tear the lab down.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-/// Watches for SIGINT and SIGTERM on a background thread, so that an
-/// interrupted run still drops the lab (kills its daemons, removes its
-/// namespaces) instead of leaving them behind.
-fn watch_signals() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            runtime.block_on(async {
-                use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut int), Ok(mut term)) = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                ) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
-                eprintln!("load: interrupted; stopping the run");
-                STOP.store(true, Ordering::SeqCst);
-            });
-        })?;
-    Ok(())
-}
-
-fn check_stop() -> Result<()> {
-    ensure!(!STOP.load(Ordering::SeqCst), "interrupted");
-    Ok(())
 }
 
 /// The resolvers under test.
@@ -439,19 +403,7 @@ fn run_dnsperf(client: &Host, args: &[String], out: &Path, limit: Duration) -> R
         .stderr(Stdio::from(stderr))
         .spawn()
         .context("spawning dnsperf")?;
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline || STOP.load(Ordering::SeqCst) {
-            let _ = child.kill();
-            let _ = child.wait();
-            check_stop()?;
-            bail!("dnsperf ran over {limit:?} and was killed");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_with_deadline(&mut child, "dnsperf", limit, Duration::from_millis(100))?;
     if !status.success() {
         let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         bail!("dnsperf failed ({status}): {err}");
@@ -892,13 +844,7 @@ struct Environment {
 
 impl Environment {
     fn collect(routerd: &Path) -> Environment {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map_or("unknown", |(_, v)| v.trim())
-            .to_string();
+        let cpu = cpu_model();
         let unbound = first_line_of("unbound", &["-V"], "Version");
         Environment {
             date: first_line_of("date", &["-u", "+%Y-%m-%d %H:%M:%S UTC"], ""),
@@ -960,7 +906,7 @@ fn main() -> ExitCode {
 
 /// The whole benchmark; the lab is torn down when this returns.
 fn run(args: &Args) -> Result<()> {
-    watch_signals()?;
+    watch_signals("load")?;
     if !e2e::require(&[
         "nsd",
         "dig",

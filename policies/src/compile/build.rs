@@ -19,7 +19,7 @@ use super::ir::{
     Verdict, VerdictMap,
 };
 use crate::model::{
-    Action, AddressMatch, Destination, IcmpFamily, Policy, Rule as PolicyRule, Service, Transport,
+    Action, AddressMatch, IcmpFamily, PairKey, Policy, Rule as PolicyRule, Service, Transport,
 };
 
 const REJECT_CHAIN: &str = "reject_packet";
@@ -54,7 +54,7 @@ pub fn compile(policy: &Policy) -> Ruleset {
     };
     let mut input = Direction::new("input", vec![KeyType::Ifname]);
     let mut forward = Direction::new("forward", vec![KeyType::Ifname, KeyType::Ifname]);
-    for (key, rules) in rule_groups(policy) {
+    for (key, rules) in policy.rules_by_pair() {
         let direction = if key.to.is_none() {
             &mut input
         } else {
@@ -193,38 +193,6 @@ pub fn compile(policy: &Policy) -> Ruleset {
     ruleset
 }
 
-/// Rules grouped by the zone pair (or zone and router) they apply to,
-/// each group in policy order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct GroupKey {
-    from: String,
-    /// `None` for the router itself.
-    to: Option<String>,
-}
-
-fn rule_groups(policy: &Policy) -> BTreeMap<GroupKey, Vec<&PolicyRule>> {
-    let mut groups: BTreeMap<GroupKey, Vec<&PolicyRule>> = BTreeMap::new();
-    for rule in &policy.rules {
-        for from in &rule.from {
-            for to in &rule.to {
-                let to = match to {
-                    Destination::Router => None,
-                    Destination::Zone(zone) if zone == from => continue,
-                    Destination::Zone(zone) => Some(zone.clone()),
-                };
-                groups
-                    .entry(GroupKey {
-                        from: from.clone(),
-                        to,
-                    })
-                    .or_default()
-                    .push(rule);
-            }
-        }
-    }
-    groups
-}
-
 /// First and last port, inclusive.
 type PortRange = (u16, u16);
 
@@ -233,7 +201,11 @@ struct Direction {
     name: &'static str,
     prefix_types: Vec<KeyType>,
     ordered: Vec<MapElement>,
+    /// Single ports: a hash lookup, whatever the number of elements.
     ports: Vec<MapElement>,
+    /// Port ranges: an interval map, whose lookups slow as it grows, so
+    /// only ranges go there.
+    port_ranges: Vec<MapElement>,
     /// Port ranges already claimed, by key prefix and transport: later
     /// rules only get what is left, so map elements never overlap.
     claimed: BTreeMap<(Vec<Value>, Transport), Vec<PortRange>>,
@@ -251,6 +223,7 @@ impl Direction {
             prefix_types,
             ordered: Vec::new(),
             ports: Vec::new(),
+            port_ranges: Vec::new(),
             claimed: BTreeMap::new(),
             icmp: Vec::new(),
             icmpv6: Vec::new(),
@@ -260,7 +233,7 @@ impl Direction {
         }
     }
 
-    fn add_group(&mut self, policy: &Policy, key: &GroupKey, rules: &[&PolicyRule]) {
+    fn add_group(&mut self, policy: &Policy, key: &PairKey, rules: &[&PolicyRule]) {
         let Some(from) = policy.zone(&key.from) else {
             return;
         };
@@ -328,7 +301,12 @@ impl Direction {
                         let mut key = prefix.to_vec();
                         key.push(Value::Symbol(transport.name().into()));
                         key.push(Value::Ports(first, last));
-                        self.ports.push(MapElement {
+                        let map = if first == last {
+                            &mut self.ports
+                        } else {
+                            &mut self.port_ranges
+                        };
+                        map.push(MapElement {
                             key,
                             verdict: verdict(rule.action),
                             comment: comment.clone(),
@@ -389,8 +367,15 @@ impl Direction {
                 "ports",
                 with(&[Field::L4proto, Field::Dport]),
                 types_with(&[KeyType::InetProto, KeyType::InetService]),
-                true,
+                false,
                 self.ports,
+            ),
+            (
+                "port_ranges",
+                with(&[Field::L4proto, Field::Dport]),
+                types_with(&[KeyType::InetProto, KeyType::InetService]),
+                true,
+                self.port_ranges,
             ),
             (
                 "icmp",
