@@ -3,8 +3,6 @@
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
-
 use crate::error::Diagnostic;
 use crate::eval::{self, DecidedBy, Packet, Payload};
 use crate::load::Protected;
@@ -199,20 +197,13 @@ fn lockout(policy: &Policy, protected: &Protected, found: &mut Vec<Diagnostic>) 
     };
     let mut sources: Vec<Option<IpAddr>> = vec![None];
     for rule in &policy.rules {
-        for wanted in &rule.source {
-            let nets: Vec<IpNet> = match wanted {
-                AddressMatch::Net(net) => vec![*net],
-                AddressMatch::Set(name) => policy
-                    .address_set(name)
-                    .map(|set| set.addresses.clone())
-                    .unwrap_or_default(),
-            };
-            sources.extend(
-                nets.iter()
-                    .filter(|net| zone.subnets().any(|subnet| subnet.contains(*net)))
-                    .map(|net| Some(net.addr())),
-            );
-        }
+        sources.extend(
+            policy
+                .networks(&rule.source)
+                .iter()
+                .filter(|net| zone.subnets().any(|subnet| subnet.contains(*net)))
+                .map(|net| Some(net.addr())),
+        );
     }
     let ssh = (management.ssh_port, "SSH".to_string());
     for (port, what) in std::iter::once(&ssh).chain(&protected.tcp_ports) {

@@ -75,6 +75,20 @@ impl Policy {
         self.address_sets.iter().find(|set| set.name == name)
     }
 
+    /// The networks address conditions stand for, sets expanded.
+    pub fn networks(&self, wanted: &[AddressMatch]) -> Vec<IpNet> {
+        wanted
+            .iter()
+            .flat_map(|wanted| match wanted {
+                AddressMatch::Net(net) => vec![*net],
+                AddressMatch::Set(name) => self
+                    .address_set(name)
+                    .map(|set| set.addresses.clone())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
     /// The zone whose subnets hold `addr`.
     pub fn zone_of_address(&self, addr: IpAddr) -> Option<&Zone> {
         self.zones

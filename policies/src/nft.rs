@@ -124,6 +124,15 @@ impl Nft {
     }
 }
 
+/// The objects of an `nft -j list` document.
+pub fn listing_objects(listing: &Json) -> &[Json] {
+    listing
+        .get("nftables")
+        .and_then(Json::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
 /// Sums counters in an `nft -j list` document by their comments.
 pub fn sum_counters(listing: &Json) -> BTreeMap<String, Count> {
     let mut sums: BTreeMap<String, Count> = BTreeMap::new();
@@ -132,12 +141,7 @@ pub fn sum_counters(listing: &Json) -> BTreeMap<String, Count> {
         count.packets += counter.get("packets").and_then(Json::as_u64).unwrap_or(0);
         count.bytes += counter.get("bytes").and_then(Json::as_u64).unwrap_or(0);
     };
-    let objects = listing
-        .get("nftables")
-        .and_then(Json::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for object in objects {
+    for object in listing_objects(listing) {
         if let Some(rule) = object.get("rule") {
             let comment = rule.get("comment").and_then(Json::as_str);
             let counter = rule

@@ -1,6 +1,6 @@
 //! The shipped example loads, compiles and is accepted by nft.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // reason: test harness
 
 use std::path::Path;
 
@@ -15,7 +15,8 @@ fn homelab_example_loads_without_warnings() {
     }
     assert!(loaded.warnings.is_empty());
     assert_eq!(loaded.policy.zones.len(), 6);
+    // The rule count does not depend on the policy's size; what grows is
+    // the number of map elements.
     let ruleset = policies::compile(&loaded.policy);
-    println!("{}", ruleset.to_text());
-    println!("{}", policies::compile::json::replace_table(&ruleset));
+    assert!(ruleset.rule_count() < 40, "{}", ruleset.to_text());
 }

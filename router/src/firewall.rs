@@ -159,10 +159,6 @@ impl Firewall {
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Whether the policy on disk differs from the applied one.
     pub fn disk_differs(&self) -> bool {
         let Ok(loaded) = policies::load_dir(&self.dir, &protected()) else {

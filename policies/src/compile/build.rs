@@ -514,15 +514,9 @@ fn address_match(
         }
         return Some(Some(Stmt::Match(vec![field], Rhs::Set(set_name(name, v6)))));
     }
-    let nets: Vec<Vec<Value>> = wanted
-        .iter()
-        .flat_map(|wanted| match wanted {
-            AddressMatch::Net(net) => vec![*net],
-            AddressMatch::Set(name) => policy
-                .address_set(name)
-                .map(|set| set.addresses.clone())
-                .unwrap_or_default(),
-        })
+    let nets: Vec<Vec<Value>> = policy
+        .networks(wanted)
+        .into_iter()
         .filter(|net| is_v6(net) == v6)
         .map(|net| vec![Value::Net(net)])
         .collect();

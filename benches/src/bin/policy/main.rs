@@ -209,12 +209,7 @@ pub struct Listed {
 
 fn count_listing(listing: &Json) -> Listed {
     let mut listed = Listed::default();
-    let objects = listing
-        .get("nftables")
-        .and_then(Json::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for object in objects {
+    for object in policies::nft::listing_objects(listing) {
         if object.get("rule").is_some() {
             listed.rules += 1;
         }

@@ -269,15 +269,9 @@ fn rule_lines(policy: &Policy, rule: &Rule, layout: Layout) -> Vec<String> {
 }
 
 fn nets(policy: &Policy, wanted: &[AddressMatch], v6: bool) -> Vec<String> {
-    wanted
-        .iter()
-        .flat_map(|wanted| match wanted {
-            AddressMatch::Net(net) => vec![*net],
-            AddressMatch::Set(name) => policy
-                .address_set(name)
-                .map(|set| set.addresses.clone())
-                .unwrap_or_default(),
-        })
+    policy
+        .networks(wanted)
+        .into_iter()
         .filter(|net| matches!(net, IpNet::V6(_)) == v6)
         .map(|net| {
             if net.prefix_len() == net.max_prefix_len() {
