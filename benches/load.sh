@@ -19,18 +19,7 @@ cd "$(dirname "$0")/.."
 
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
-# Under sudo, cargo is often only on the invoking user's PATH: build as
-# that user then, so target/ keeps its owner.
-build() {
-    if command -v cargo >/dev/null 2>&1; then
-        cargo "$@"
-    elif [ -n "${SUDO_USER:-}" ]; then
-        sudo -u "$SUDO_USER" -H bash -lc 'cd "$1" && shift && cargo "$@"' bash "$PWD" "$@"
-    else
-        echo "load.sh: cargo not found" >&2
-        exit 1
-    fi
-}
+source benches/build.sh
 
 if [ "$(id -u)" = 0 ] && ! command -v dnsmasq >/dev/null 2>&1 \
     && [ ! -x /usr/sbin/dnsmasq ]; then

@@ -17,18 +17,7 @@ cd "$(dirname "$0")/.."
 
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
-# Under sudo, cargo is often only on the invoking user's PATH: build as
-# that user then, so target/ keeps its owner.
-build() {
-    if command -v cargo >/dev/null 2>&1; then
-        cargo "$@"
-    elif [ -n "${SUDO_USER:-}" ]; then
-        sudo -u "$SUDO_USER" -H bash -lc 'cd "$1" && shift && cargo "$@"' bash "$PWD" "$@"
-    else
-        echo "policy.sh: cargo not found" >&2
-        exit 1
-    fi
-}
+source benches/build.sh
 
 build build --release -p benches --bin policy --bin udpflood
 POLICY_BENCH_COMMAND="benches/policy.sh${*:+ $*}" exec "$target_dir/release/policy" "$@"

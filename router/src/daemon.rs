@@ -152,7 +152,8 @@ impl Shared {
                         report.diagnostics.iter().map(ToString::to_string).collect();
                     return Err(running.reject(&errors.join("\n")));
                 }
-                tokio::task::block_in_place(|| firewall.disk_differs())
+                // Zone addresses change the links but not the ruleset.
+                !report.nft_diff.is_empty() || !report.changes.is_empty()
             }
             None => false,
         };

@@ -159,60 +159,19 @@ impl Firewall {
         }
     }
 
-    /// Whether the policy on disk differs from the applied one.
-    pub fn disk_differs(&self) -> bool {
-        let Ok(loaded) = policies::load_dir(&self.dir, &protected()) else {
-            return true;
-        };
-        self.applied
-            .as_ref()
-            .is_none_or(|applied| applied.loaded.policy != loaded.policy)
-    }
-
     /// Validates `dir` (default: the configured one) and compares it with
     /// the running policy. Changes nothing.
     pub fn check(&self, dir: Option<&Path>) -> CheckReport {
-        let dir = dir.unwrap_or(&self.dir).to_path_buf();
-        let running_text = self
+        let dir = dir.unwrap_or(&self.dir);
+        let running = self
             .applied
             .as_ref()
-            .map(|applied| applied.ruleset.to_text())
-            .unwrap_or_default();
-        match self.load(&dir) {
-            Err(e) => CheckReport {
-                dir,
-                ok: false,
-                diagnostics: diagnostics_of(&e),
-                summary: None,
-                changes: Vec::new(),
-                nft_diff: String::new(),
-                nft_text: String::new(),
-            },
-            Ok((loaded, ruleset)) => {
-                let text = ruleset.to_text();
-                CheckReport {
-                    dir,
-                    ok: true,
-                    diagnostics: loaded.warnings.clone(),
-                    summary: Some(summary(&loaded, &ruleset)),
-                    changes: policies::diff::zone_terms(
-                        self.applied.as_ref().map(|applied| &applied.loaded.policy),
-                        &loaded.policy,
-                    ),
-                    nft_diff: policies::diff::text(&running_text, &text),
-                    nft_text: text,
-                }
-            }
-        }
+            .map(|applied| (&applied.loaded.policy, &applied.ruleset));
+        check_dir(dir, running, Some(&self.nft))
     }
 
     fn load(&self, dir: &Path) -> Result<(Loaded, Ruleset), PolicyError> {
-        let loaded = policies::load_dir(dir, &protected())?;
-        let ruleset = policies::compile(&loaded.policy);
-        // nft's own check catches what our model cannot (a kernel without
-        // a needed expression); it changes nothing.
-        self.nft.check(&ruleset)?;
-        Ok((loaded, ruleset))
+        load(dir, Some(&self.nft))
     }
 
     /// Loads the policy from disk and applies it: zone interfaces first,
@@ -408,6 +367,58 @@ impl Firewall {
         let counters =
             tokio::task::block_in_place(|| self.nft.counters()).map_err(|e| e.to_string())?;
         Ok(StatsReport { counters })
+    }
+}
+
+/// Loads and compiles the policy in `dir`; with `nft`, also asks nft
+/// whether it would take the ruleset, which catches what our model cannot
+/// (a kernel without a needed expression) and changes nothing.
+fn load(dir: &Path, nft: Option<&Nft>) -> Result<(Loaded, Ruleset), PolicyError> {
+    let loaded = policies::load_dir(dir, &protected())?;
+    let ruleset = policies::compile(&loaded.policy);
+    if let Some(nft) = nft {
+        nft.check(&ruleset)?;
+    }
+    Ok((loaded, ruleset))
+}
+
+/// Validates the policy in `dir` and compares it with `running` (none:
+/// against an empty ruleset). Changes nothing. Without `nft` (no daemon,
+/// no root), nft's own check is skipped.
+pub fn check_dir(
+    dir: &Path,
+    running: Option<(&policies::Policy, &Ruleset)>,
+    nft: Option<&Nft>,
+) -> CheckReport {
+    let dir = dir.to_path_buf();
+    match load(&dir, nft) {
+        Err(e) => CheckReport {
+            dir,
+            ok: false,
+            diagnostics: diagnostics_of(&e),
+            summary: None,
+            changes: Vec::new(),
+            nft_diff: String::new(),
+            nft_text: String::new(),
+        },
+        Ok((loaded, ruleset)) => {
+            let text = ruleset.to_text();
+            let running_text = running
+                .map(|(_, ruleset)| ruleset.to_text())
+                .unwrap_or_default();
+            CheckReport {
+                dir,
+                ok: true,
+                diagnostics: loaded.warnings.clone(),
+                summary: Some(summary(&loaded, &ruleset)),
+                changes: policies::diff::zone_terms(
+                    running.map(|(policy, _)| policy),
+                    &loaded.policy,
+                ),
+                nft_diff: policies::diff::text(&running_text, &text),
+                nft_text: text,
+            }
+        }
     }
 }
 

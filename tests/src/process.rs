@@ -249,6 +249,31 @@ pub fn clock_ticks_per_second() -> u64 {
     })
 }
 
+/// A binary cargo built beside the test: `$env_var` when set, else `name`
+/// in the test binary's directory or the one above (tests run from
+/// target/<profile>/deps/, bins land in target/<profile>/). `build` is the
+/// command that builds it, for the error.
+pub fn cargo_binary(name: &str, env_var: &str, build: &str) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env_var) {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!("{env_var}={} does not exist", path.display());
+        }
+        return Ok(path);
+    }
+    let exe = std::env::current_exe().context("locating the test binary")?;
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "no {name} next to {}: run `{build}` or set {env_var}",
+        exe.display()
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // test code
 mod tests {

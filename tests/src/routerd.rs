@@ -20,24 +20,7 @@ use crate::{DnsHierarchy, Host, Query};
 ///
 /// `cargo test -p e2e` does not build it: run `cargo build -p router` first.
 pub fn binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("ROUTERD_BIN") {
-        let path = PathBuf::from(path);
-        if !path.is_file() {
-            bail!("ROUTERD_BIN={} does not exist", path.display());
-        }
-        return Ok(path);
-    }
-    let exe = std::env::current_exe().context("locating the test binary")?;
-    for dir in exe.ancestors().skip(1).take(2) {
-        let candidate = dir.join("routerd");
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    bail!(
-        "no routerd next to {}: run `cargo build -p router` or set ROUTERD_BIN",
-        exe.display()
-    )
+    crate::process::cargo_binary("routerd", "ROUTERD_BIN", "cargo build -p router")
 }
 
 /// `routerctl`: `$ROUTERCTL_BIN`, else next to the routerd binary that

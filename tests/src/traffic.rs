@@ -120,23 +120,10 @@ impl fmt::Display for Probe {
 /// binary's directory (cargo builds a package's bins for its integration
 /// tests, into target/<profile>/, one level above target/<profile>/deps/).
 pub fn binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("E2E_TRAFFIC_BIN") {
-        let path = PathBuf::from(path);
-        if !path.is_file() {
-            bail!("E2E_TRAFFIC_BIN={} does not exist", path.display());
-        }
-        return Ok(path);
-    }
-    let exe = std::env::current_exe().context("locating the test binary")?;
-    for dir in exe.ancestors().skip(1).take(2) {
-        let candidate = dir.join("e2e-traffic");
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    bail!(
-        "no e2e-traffic next to {}: run `cargo build -p e2e --bins` or set E2E_TRAFFIC_BIN",
-        exe.display()
+    crate::process::cargo_binary(
+        "e2e-traffic",
+        "E2E_TRAFFIC_BIN",
+        "cargo build -p e2e --bins",
     )
 }
 

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use policies::Protected;
 use router::client;
 use router::config::DEFAULT_POLICIES_DIR;
 use router::table;
@@ -142,39 +141,7 @@ async fn check(socket: &Path, json_output: bool, dir: Option<&Path>) -> anyhow::
 }
 
 fn local_check(dir: &Path) -> Value {
-    match policies::load_dir(dir, &Protected::default()) {
-        Err(e) => {
-            let diagnostics = if e.diagnostics().is_empty() {
-                vec![
-                    json!({ "severity": "error", "path": dir, "line": 0, "column": 0, "message": e.to_string(), "fix": null }),
-                ]
-            } else {
-                e.diagnostics().iter().map(|d| json!(d)).collect()
-            };
-            json!({ "dir": dir, "ok": false, "diagnostics": diagnostics })
-        }
-        Ok(loaded) => {
-            let ruleset = policies::compile(&loaded.policy);
-            let text = ruleset.to_text();
-            json!({
-                "dir": dir,
-                "ok": true,
-                "diagnostics": loaded.warnings,
-                "summary": {
-                    "files": loaded.files,
-                    "zones": loaded.policy.zones.len(),
-                    "zone_pairs": loaded.policy.pairs.len(),
-                    "rules": loaded.policy.rules.len(),
-                    "port_forwards": loaded.policy.port_forwards.len(),
-                    "nft_rules": ruleset.rule_count(),
-                    "nft_elements": ruleset.element_count(),
-                },
-                "changes": policies::diff::zone_terms(None, &loaded.policy),
-                "nft_diff": policies::diff::text("", &text),
-                "nft_text": text,
-            })
-        }
-    }
+    json!(router::firewall::check_dir(dir, None, None))
 }
 
 fn diagnostic_text(d: &Value) -> String {
