@@ -25,4 +25,13 @@ pub enum DnsError {
     LocalRecord { name: String, reason: String },
     #[error("the DNS service has stopped")]
     Stopped,
+    #[error("too many filter lists: at most {max}")]
+    TooManyLists { max: usize },
+    #[error("cannot read filter list {list}: {source}")]
+    ListRead {
+        list: String,
+        source: std::io::Error,
+    },
+    #[error("query log {path}: {reason}")]
+    QueryLog { path: String, reason: String },
 }

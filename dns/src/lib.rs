@@ -18,6 +18,8 @@
 
 pub mod error;
 pub mod fastpath;
+pub mod filter;
+pub mod querylog;
 pub mod resolve;
 pub mod server;
 pub mod settings;

@@ -9,5 +9,6 @@ pub mod daemon;
 pub mod demo;
 pub mod firewall;
 pub mod links;
+pub mod lists;
 pub mod metrics;
 pub mod table;

@@ -1,0 +1,2 @@
+//! Filter benchmarks: filled in with the compiled set.
+fn main() {}

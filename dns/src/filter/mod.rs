@@ -1,0 +1,18 @@
+//! Filtering: blocklists and allowlists compiled into one compact set, and
+//! the groups that decide which lists apply to which clients.
+//!
+//! ```text
+//!  list files ──list::parse──▶ rules ──set::FilterSetBuilder──▶ FilterSet
+//!                                                     (sorted 64-bit fingerprints
+//!                                                      of wire-form names + regexes)
+//!  client IP ──groups::Groups──▶ group ──FilterSet::check──▶ Match (or none)
+//! ```
+//!
+//! A worker checks the question's name before its cache: a block is
+//! answered from the fast path, and an allowed name goes on as usual.
+
+pub mod list;
+pub mod set;
+
+pub use list::{Action, ListSummary, Malformed, ParseOptions, Pattern, Rule, Scope};
+pub use set::{FilterSet, FilterSetBuilder, ListInfo, ListMask, Match, MatchKind};
