@@ -36,6 +36,96 @@ pub struct DnsSettings {
     pub upstreams: Vec<Upstream>,
     pub forward_zones: Vec<ForwardZone>,
     pub local_records: Vec<LocalRecord>,
+    pub filter: FilterSettings,
+}
+
+/// Filtering as configured: which lists exist, the groups that pick among
+/// them, and the zones that key the groups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterSettings {
+    /// In configuration order; a list's position is its index in the
+    /// compiled set.
+    pub lists: Vec<FilterList>,
+    /// `groups[0]` is the default group, for clients no other group claims.
+    pub groups: Vec<GroupSettings>,
+    /// The policy zones and their networks: a client's zone is the one
+    /// whose network holds its address.
+    pub zones: Vec<ZoneNetworks>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterList {
+    pub name: String,
+    /// Domain rules match the name only, not its subdomains.
+    pub exact: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneNetworks {
+    pub name: String,
+    pub networks: Vec<IpNet>,
+}
+
+/// A filtering group: the lists and answers for a set of clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSettings {
+    pub name: String,
+    /// Policy zones whose clients belong here.
+    pub zones: Vec<String>,
+    /// Client addresses or networks named explicitly; they win over zones.
+    pub clients: Vec<IpNet>,
+    /// Names of the lists in [`FilterSettings::lists`] this group uses.
+    pub lists: Vec<String>,
+    pub block_mode: BlockMode,
+    /// TTL of blocked answers, in seconds.
+    pub block_ttl: u32,
+    /// Rewrite the common search engines and video sites to their
+    /// enforced safe-search addresses.
+    pub safe_search: bool,
+    /// `None`: the service's own resolution (recursion or its upstreams).
+    pub upstreams: Option<Vec<Upstream>>,
+}
+
+/// What a blocked name gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockMode {
+    NxDomain,
+    /// `0.0.0.0` for A, `::` for AAAA, no data for other types.
+    NullAddress,
+    Refused,
+    /// These addresses for A and AAAA (no data for a family left empty).
+    Address {
+        v4: Vec<Ipv4Addr>,
+        v6: Vec<Ipv6Addr>,
+    },
+}
+
+/// The default group's name.
+pub const DEFAULT_GROUP: &str = "default";
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_GROUP.to_string(),
+            zones: Vec::new(),
+            clients: Vec::new(),
+            lists: Vec::new(),
+            block_mode: BlockMode::NullAddress,
+            block_ttl: 10,
+            safe_search: false,
+            upstreams: None,
+        }
+    }
+}
+
+impl Default for FilterSettings {
+    fn default() -> Self {
+        Self {
+            lists: Vec::new(),
+            groups: vec![GroupSettings::default()],
+            zones: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,6 +225,34 @@ impl DnsSettings {
             && self.upstreams == other.upstreams
             && self.forward_zones == other.forward_zones
             && self.local_records == other.local_records
+            && self.views() == other.views()
+    }
+
+    /// The distinct upstream sets of the groups, in group order: a group's
+    /// answers come from view 0 (the service's own resolution) or from
+    /// view `i + 1`, the `i`-th entry here.
+    pub fn views(&self) -> Vec<&[Upstream]> {
+        let mut views: Vec<&[Upstream]> = Vec::new();
+        for group in &self.filter.groups {
+            if let Some(upstreams) = &group.upstreams
+                && !views.contains(&upstreams.as_slice())
+            {
+                views.push(upstreams);
+            }
+        }
+        views
+    }
+
+    /// The view a group's questions are resolved in (see [`Self::views`]).
+    pub fn view_of(&self, group: &GroupSettings) -> u8 {
+        let Some(upstreams) = &group.upstreams else {
+            return 0;
+        };
+        self.views()
+            .iter()
+            .position(|v| *v == upstreams.as_slice())
+            .and_then(|i| u8::try_from(i + 1).ok())
+            .unwrap_or(0)
     }
 }
 
@@ -204,6 +322,7 @@ impl Default for DnsSettings {
             upstreams: Vec::new(),
             forward_zones: Vec::new(),
             local_records: Vec::new(),
+            filter: FilterSettings::default(),
         }
     }
 }

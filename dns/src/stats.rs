@@ -22,6 +22,7 @@ pub enum Outcome {
     FormErr,
     RateLimited,
     Dropped,
+    Blocked,
 }
 
 /// Counters of one worker (or of the shared slow path). Aligned to its own
@@ -43,6 +44,11 @@ pub struct WorkerStats {
     pub nxdomain: AtomicU64,
     pub upstream_errors: AtomicU64,
     pub prefetches: AtomicU64,
+    pub blocked: AtomicU64,
+    /// Blocks by list index and by group index, drained by
+    /// [`Stats::take_blocked`].
+    pub blocked_by_list: Box<[AtomicU64]>,
+    pub blocked_by_group: Box<[AtomicU64]>,
     /// Bucket i counts answers slower than bucket i-1's bound and at most
     /// `LATENCY_BUCKETS_US[i]`; the last slot counts everything slower.
     /// Readers make them cumulative for Prometheus.
@@ -51,6 +57,26 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
+    pub fn new() -> Self {
+        let zeros = |n| (0..n).map(|_| AtomicU64::new(0)).collect();
+        Self {
+            blocked_by_list: zeros(crate::filter::MAX_LISTS),
+            blocked_by_group: zeros(crate::filter::MAX_GROUPS),
+            ..Self::default()
+        }
+    }
+
+    /// Counts a blocked answer.
+    pub fn count_block(&self, list: u8, group: u8) {
+        bump(&self.blocked, 1);
+        if let Some(counter) = self.blocked_by_list.get(usize::from(list)) {
+            bump(counter, 1);
+        }
+        if let Some(counter) = self.blocked_by_group.get(usize::from(group)) {
+            bump(counter, 1);
+        }
+    }
+
     pub fn count(&self, outcome: Outcome) {
         let counter = match outcome {
             Outcome::CacheHit => &self.cache_hits,
@@ -60,6 +86,7 @@ impl WorkerStats {
             Outcome::FormErr => &self.formerr,
             Outcome::RateLimited => &self.rate_limited,
             Outcome::Dropped => &self.dropped,
+            Outcome::Blocked => &self.blocked,
         };
         bump(counter, 1);
     }
@@ -105,6 +132,7 @@ pub struct Totals {
     pub nxdomain: u64,
     pub upstream_errors: u64,
     pub prefetches: u64,
+    pub blocked: u64,
     /// Non-cumulative bucket counts, matching `LATENCY_BUCKETS_US` plus +Inf.
     pub latency_buckets: Vec<u64>,
     pub latency_sum_us: u64,
@@ -128,6 +156,7 @@ impl Totals {
         self.nxdomain += other.nxdomain;
         self.upstream_errors += other.upstream_errors;
         self.prefetches += other.prefetches;
+        self.blocked += other.blocked;
         if self.latency_buckets.len() < other.latency_buckets.len() {
             self.latency_buckets.resize(other.latency_buckets.len(), 0);
         }
@@ -155,9 +184,24 @@ impl Totals {
 impl Stats {
     pub fn new(workers: usize) -> Self {
         Self {
-            workers: (0..workers).map(|_| WorkerStats::default()).collect(),
-            slow_path: WorkerStats::default(),
+            workers: (0..workers).map(|_| WorkerStats::new()).collect(),
+            slow_path: WorkerStats::new(),
         }
+    }
+
+    /// Blocks by list index and by group index since the last call.
+    pub fn take_blocked(&self) -> (Vec<u64>, Vec<u64>) {
+        let mut lists = vec![0; crate::filter::MAX_LISTS];
+        let mut groups = vec![0; crate::filter::MAX_GROUPS];
+        for w in self.workers.iter().chain(std::iter::once(&self.slow_path)) {
+            for (sum, c) in lists.iter_mut().zip(w.blocked_by_list.iter()) {
+                *sum += c.swap(0, Ordering::Relaxed);
+            }
+            for (sum, c) in groups.iter_mut().zip(w.blocked_by_group.iter()) {
+                *sum += c.swap(0, Ordering::Relaxed);
+            }
+        }
+        (lists, groups)
     }
 
     pub fn totals(&self) -> Totals {
@@ -181,6 +225,7 @@ impl Stats {
             totals.nxdomain += read(&w.nxdomain);
             totals.upstream_errors += read(&w.upstream_errors);
             totals.prefetches += read(&w.prefetches);
+            totals.blocked += read(&w.blocked);
             for (sum, bucket) in totals.latency_buckets.iter_mut().zip(&w.latency) {
                 *sum += read(bucket);
             }

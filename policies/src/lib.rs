@@ -21,5 +21,5 @@ mod service;
 pub use compile::compile;
 pub use compile::ir::Ruleset;
 pub use error::{Diagnostic, PolicyError, Severity};
-pub use load::{DEFAULT_ZONE_ACTION, Loaded, Protected, load_dir, parse_files};
+pub use load::{DEFAULT_ZONE_ACTION, Loaded, Protected, closest, load_dir, parse_files};
 pub use model::Policy;

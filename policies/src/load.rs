@@ -688,8 +688,9 @@ fn first_host(net: &ipnet::Ipv4Net) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(u32::from(net.network()).saturating_add(1))
 }
 
-/// The known name closest to a misspelt one, when it is close enough.
-fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+/// The known name closest to a misspelt one, when it is close enough
+/// (two edits at most).
+pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|candidate| (edit_distance(name, candidate), *candidate))

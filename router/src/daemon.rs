@@ -15,6 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config};
+use crate::filtering::{FilterStatus, Filtering};
 use crate::firewall::{Firewall, FirewallStatus};
 use crate::{control, metrics};
 
@@ -33,6 +34,9 @@ pub struct Shared {
     snapshot: Mutex<Option<MetricsSnapshot>>,
     /// `None` when the configuration has no `[policies]`.
     pub firewall: Option<tokio::sync::Mutex<Firewall>>,
+    pub filtering: Arc<Filtering>,
+    /// `None` when `[dns.query_log] enabled = false`.
+    pub query_log: Option<dns::querylog::QueryLog>,
 }
 
 #[derive(Debug)]
@@ -68,6 +72,9 @@ pub struct MetricsSnapshot {
     pub totals: Totals,
     pub cache_entries: usize,
     pub upstreams: Vec<(String, bool)>,
+    pub blocked_by_list: std::collections::BTreeMap<String, u64>,
+    pub blocked_by_group: std::collections::BTreeMap<String, u64>,
+    pub list_rules: Vec<(String, u64)>,
 }
 
 /// `routerctl status` as JSON.
@@ -81,6 +88,9 @@ pub struct Status {
     pub dns: DnsSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub firewall: Option<FirewallStatus>,
+    pub filter: FilterStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_log: Option<dns::querylog::LogStats>,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,6 +126,8 @@ impl Shared {
         let qps = qps(&running.samples);
         Status {
             firewall,
+            filter: self.filtering.status(),
+            query_log: self.query_log.as_ref().map(dns::querylog::QueryLog::stats),
             version: env!("CARGO_PKG_VERSION"),
             uptime_secs: self.started.elapsed().as_secs(),
             config: self.config_path.clone(),
@@ -157,11 +169,29 @@ impl Shared {
             }
             None => false,
         };
-        if config == running.config {
+        if self
+            .filtering
+            .reconfigure(config.filter.clone(), config.dns.clone())
+        {
+            self.filtering.rebuild().await;
+        }
+        if config.query_log != running.config.query_log {
+            warn!("[dns.query_log] changes take effect at the next restart");
+        }
+        if config.dns == running.config.dns {
+            let changed = config != running.config;
+            running.config = config;
             running.last_reload_error = None;
             drop(running);
             if policy_changed {
                 return self.reload_policy().await;
+            }
+            if changed {
+                info!("reload: filter lists reconfigured");
+                return Ok(ReloadOutcome {
+                    changed: true,
+                    message: "configuration reloaded; DNS service unchanged".into(),
+                });
             }
             info!("reload: configuration unchanged");
             return Ok(ReloadOutcome {
@@ -178,7 +208,11 @@ impl Shared {
         // serves; then it stops (its sockets, shared with the new one, keep
         // queueing) and the new one starts, so no answer under the old
         // configuration follows one under the new.
-        let prepared = match DnsService::prepare(config.dns.clone(), Some(&running.dns)) {
+        let prepared = match DnsService::prepare(
+            config.dns.clone(),
+            Some(&running.dns),
+            running.dns.attachments().clone(),
+        ) {
             Ok(prepared) => prepared,
             Err(e) => return Err(running.reject(&e)),
         };
@@ -189,6 +223,8 @@ impl Shared {
         };
         running.dns.stop_serving().await;
         let stats = std::sync::Arc::clone(running.dns.stats());
+        let (lists, groups) = stats.take_blocked();
+        self.filtering.count_blocks(&lists, &groups);
         let dns = match prepared.run(seed) {
             Ok(dns) => dns,
             Err(e) => {
@@ -198,7 +234,13 @@ impl Shared {
                 error!("{message}");
                 running.last_reload_error = Some(message.clone());
                 let old = running.config.dns.clone();
-                match DnsService::prepare(old, Some(&running.dns)).and_then(|p| p.run(Vec::new())) {
+                match DnsService::prepare(
+                    old,
+                    Some(&running.dns),
+                    running.dns.attachments().clone(),
+                )
+                .and_then(|p| p.run(Vec::new()))
+                {
                     Ok(restored) => {
                         running.carried.add(&stats.totals());
                         running.dns = restored;
@@ -250,6 +292,8 @@ impl Shared {
 
     async fn sample(&self) {
         let mut running = self.running.lock().await;
+        let (lists, groups) = running.dns.stats().take_blocked();
+        self.filtering.count_blocks(&lists, &groups);
         let status = running.dns_status().await;
         let now = Instant::now();
         running.samples.push_back((now, status.totals.queries()));
@@ -269,6 +313,14 @@ impl Shared {
                     .map(|u| (format!("{} ({})", u.upstream, zone.zone), u.healthy)),
             );
         }
+        let (blocked_by_list, blocked_by_group) = self.filtering.blocked();
+        let list_rules = self
+            .filtering
+            .status()
+            .lists
+            .into_iter()
+            .map(|l| (l.name, l.rules.unwrap_or(0)))
+            .collect();
         *self
             .snapshot
             .lock()
@@ -276,7 +328,30 @@ impl Shared {
             totals: status.totals,
             cache_entries: status.cache_entries,
             upstreams,
+            blocked_by_list,
+            blocked_by_group,
+            list_rules,
         });
+    }
+}
+
+/// Opens the query log; a database that cannot be opened leaves a log in
+/// memory only, so a broken file never keeps DNS down.
+fn open_query_log(config: &config::filter::QueryLogConfig) -> Option<dns::querylog::QueryLog> {
+    if !config.enabled {
+        return None;
+    }
+    let settings = config.settings();
+    match dns::querylog::QueryLog::open(settings.clone()) {
+        Ok(log) => Some(log),
+        Err(e) => {
+            error!(error = %e, "query log history unavailable; keeping the recent queries in memory only");
+            dns::querylog::QueryLog::open(dns::querylog::LogSettings {
+                path: None,
+                ..settings
+            })
+            .ok()
+        }
     }
 }
 
@@ -315,12 +390,24 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     };
     // Everything else that can fail is bound before anything is served, so
     // a failure leaves nothing half-started behind.
+    // The filter is built from the lists' stored copies before DNS
+    // answers, so the first query is already filtered.
+    let filtering = Filtering::start(config.filter.clone(), config.dns.clone()).await;
+    let query_log = open_query_log(&config.query_log);
+    let attachments = dns::server::Attachments {
+        filter: filtering.handle(),
+        log: match &query_log {
+            Some(log) => Some(dns::server::logging::LogSink::start(log.clone())?),
+            None => None,
+        },
+    };
     let started = async {
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(metrics::bind(addr).await?),
             None => None,
         };
-        let dns = DnsService::start(config.dns.clone()).context("cannot start the DNS service")?;
+        let dns = DnsService::start_with(config.dns.clone(), attachments)
+            .context("cannot start the DNS service")?;
         anyhow::Ok((metrics_listener, dns))
     };
     let (metrics_listener, dns) = match started.await {
@@ -331,8 +418,11 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
         }
     };
     let socket_path = config.control_socket.clone();
+    filtering.spawn_refresher();
     let shared = Arc::new(Shared {
         firewall,
+        filtering,
+        query_log,
         config_path: path.to_path_buf(),
         started: Instant::now(),
         running: tokio::sync::Mutex::new(Running {

@@ -121,6 +121,17 @@ fn demo_config(dir: &std::path::Path, hints: PathBuf) -> Config {
         control_socket: dir.join("control.sock"),
         metrics_listen: None,
         policies_dir: None,
+        filter: crate::config::filter::FilterConfig {
+            lists_dir: dir.join("lists"),
+            lists: Vec::new(),
+        },
+        query_log: crate::config::filter::QueryLogConfig {
+            enabled: true,
+            path: None,
+            retention_days: 1,
+            max_bytes: 1 << 20,
+            memory_entries: 10_000,
+        },
     }
 }
 

@@ -7,6 +7,8 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod demo;
+pub mod duration;
+pub mod filtering;
 pub mod firewall;
 pub mod links;
 pub mod lists;

@@ -115,6 +115,49 @@ impl Collector for DnsCollector {
                 .encode_gauge(&i64::from(*up))?;
         }
 
+        for (name, help, label, counts) in [
+            (
+                "router_dns_blocked_by_list",
+                "Queries blocked, by the list whose rule decided",
+                "list",
+                &snapshot.blocked_by_list,
+            ),
+            (
+                "router_dns_blocked_by_group",
+                "Queries blocked, by the client's filtering group",
+                "group",
+                &snapshot.blocked_by_group,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (key, value) in counts {
+                family
+                    .encode_family(&[(label, key.as_str())])?
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(value, None)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "router_dns_list_rules",
+            "Rules in the copy of each list the filter was built from",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (list, rules) in &snapshot.list_rules {
+            family
+                .encode_family(&[("list", list.as_str())])?
+                .encode_gauge(&i64::try_from(*rules).unwrap_or(i64::MAX))?;
+        }
+        let mut counter = encoder.encode_descriptor(
+            "router_dns_blocked",
+            "Queries answered with a block",
+            None,
+            MetricType::Counter,
+        )?;
+        counter.encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
+            &totals.blocked,
+            None,
+        )?;
+
         let mut histogram = encoder.encode_descriptor(
             "router_dns_answer_latency_seconds",
             "Time from receiving a query to sending its answer",

@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 
 use super::wire::{
     HEADER_LEN, MAX_NAME_LEN, QueryView, RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_OPT, TYPE_SOA,
-    WireError, be16, be32, skip_name,
+    WireError, be16, be32, read_name_lower, skip_name,
 };
+
+/// A CNAME record.
+const TYPE_CNAME: u16 = 5;
 
 /// TTL written into every record of a stale answer (RFC 8767 section 4).
 pub const STALE_TTL: u32 = 30;
@@ -54,6 +57,9 @@ pub struct CachedAnswer {
     ad: bool,
     inserted: Instant,
     ttl: u32,
+    /// Targets of the answer's CNAME records, lowercased wire names back to
+    /// back: filtering checks them on every hit (CNAME inspection).
+    cname_chain: Box<[u8]>,
 }
 
 /// How TTLs are rewritten when serving.
@@ -143,6 +149,7 @@ impl CachedAnswer {
         let mut min_ttl = u32::MAX;
         let mut soa_negative: Option<u32> = None;
         let mut opt: Option<(usize, usize)> = None;
+        let mut cname_chain = Vec::new();
 
         for i in 0..an + ns + ar {
             let start = pos;
@@ -171,6 +178,9 @@ impl CachedAnswer {
                 }
                 opt = Some((start, end));
             } else {
+                if rtype == TYPE_CNAME && i < an {
+                    read_name_lower(wire, rdata_start, &mut cname_chain)?;
+                }
                 let ttl = sane_ttl(ttl);
                 if rtype == TYPE_SOA && (an..an + ns).contains(&i) && negative {
                     let p = skip_name(wire, rdata_start)?;
@@ -239,7 +249,14 @@ impl CachedAnswer {
             ad: flags & 0x0020 != 0,
             inserted: now,
             ttl: lifetime,
+            cname_chain: cname_chain.into_boxed_slice(),
         })
+    }
+
+    /// The targets of the answer's CNAMEs (lowercased wire names, back to
+    /// back; empty for most answers).
+    pub fn cname_chain(&self) -> &[u8] {
+        &self.cname_chain
     }
 
     /// The stored message (no OPT, ID 0, TTLs as at insertion).
@@ -529,6 +546,8 @@ pub(crate) mod tests {
         assert_eq!(ans.ttl(), 300);
         assert!(ans.ad());
         assert!(!ans.is_negative());
+        // The CNAME target, expanded from its compressed form, for filtering.
+        assert_eq!(ans.cname_chain(), b"\x06target\x07example\x03net\x00");
         // OPT stripped.
         assert!(Message::from_vec(ans.wire()).unwrap().edns.is_none());
 

@@ -18,6 +18,7 @@
 
 pub mod acl;
 pub mod answer;
+pub mod blocked;
 pub mod cache;
 pub mod ratelimit;
 pub mod synth;

@@ -19,8 +19,8 @@ pub const HEADER_LEN: usize = 12;
 pub const MAX_NAME_LEN: usize = 255;
 /// Longest label.
 pub const MAX_LABEL_LEN: usize = 63;
-/// Size of a [`KeyBuf`]: name + qtype + qclass + flag byte.
-pub const KEY_MAX: usize = MAX_NAME_LEN + 5;
+/// Size of a [`KeyBuf`]: name + qtype + qclass + flag byte + view byte.
+pub const KEY_MAX: usize = MAX_NAME_LEN + 6;
 
 /// Record type of the EDNS(0) OPT pseudo-RR.
 pub const TYPE_OPT: u16 = 41;
@@ -35,6 +35,9 @@ pub const TYPE_ANY: u16 = 255;
 pub const KEY_FLAG_DO: u8 = 0x01;
 /// Flag bit in the cache key: the query set CD.
 pub const KEY_FLAG_CD: u8 = 0x02;
+/// View bit of a question rewritten for safe search; the low bits are the
+/// upstream view.
+pub const VIEW_SAFE_SEARCH: u8 = 0x80;
 
 /// Errors from the wire-format parsers in [`crate::fastpath`].
 ///
@@ -340,6 +343,48 @@ pub(crate) fn skip_name(buf: &[u8], start: usize) -> Result<usize, WireError> {
     }
 }
 
+/// Appends the (possibly compressed) name at `start`, expanded and
+/// lowercased, to `out`. Pointers are validated as in [`skip_name`].
+pub(crate) fn read_name_lower(
+    buf: &[u8],
+    start: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let mut pos = start;
+    let mut expanded = 0usize;
+    let mut hops = 0u32;
+    let mut limit = start;
+    loop {
+        let &l = buf.get(pos).ok_or(WireError::Truncated)?;
+        match l & 0xC0 {
+            0x00 => {
+                let l = usize::from(l);
+                expanded += 1 + l;
+                if expanded > MAX_NAME_LEN {
+                    return Err(WireError::NameTooLong);
+                }
+                let label = buf.get(pos..pos + 1 + l).ok_or(WireError::Truncated)?;
+                out.extend(label.iter().map(u8::to_ascii_lowercase));
+                pos += 1 + l;
+                if l == 0 {
+                    return Ok(());
+                }
+            }
+            0xC0 => {
+                let &l2 = buf.get(pos + 1).ok_or(WireError::Truncated)?;
+                let target = (usize::from(l & 0x3F) << 8) | usize::from(l2);
+                hops += 1;
+                if target >= limit || hops > 127 {
+                    return Err(WireError::BadPointer);
+                }
+                limit = target;
+                pos = target;
+            }
+            _ => return Err(WireError::BadLabel),
+        }
+    }
+}
+
 /// Parses a DNS query without allocating.
 ///
 /// Drop-worthy errors ([`WireError::reply_rcode`] is `None`) come only from
@@ -459,14 +504,21 @@ impl std::fmt::Debug for KeyBuf {
     }
 }
 
+/// [`cache_key_in`] view 0: the service's own resolution.
+pub fn cache_key<'a>(q: &QueryView, out: &'a mut KeyBuf) -> &'a [u8] {
+    cache_key_in(q, 0, out)
+}
+
 /// Writes the cache key of `q` into `out` and returns it:
-/// lowercased wire name, qtype, qclass, and a flag byte
-/// ([`KEY_FLAG_DO`] | [`KEY_FLAG_CD`]).
+/// lowercased wire name, qtype, qclass, a flag byte
+/// ([`KEY_FLAG_DO`] | [`KEY_FLAG_CD`]) and the view byte: groups that
+/// resolve through their own upstreams, or rewrite names for safe search,
+/// get answers no other group may be served (see [`VIEW_SAFE_SEARCH`]).
 ///
 /// DO is in the key because DO=1 answers carry RRSIGs that DO=0 clients
 /// must not get; CD because a CD=1 answer may hold data that failed
 /// validation and must never be served to a CD=0 client.
-pub fn cache_key<'a>(q: &QueryView, out: &'a mut KeyBuf) -> &'a [u8] {
+pub fn cache_key_in<'a>(q: &QueryView, view: u8, out: &'a mut KeyBuf) -> &'a [u8] {
     let name = q.name_wire();
     let n = name.len();
     let buf = &mut out.0;
@@ -481,7 +533,8 @@ pub fn cache_key<'a>(q: &QueryView, out: &'a mut KeyBuf) -> &'a [u8] {
         flags |= KEY_FLAG_CD;
     }
     buf[n + 4] = flags;
-    &buf[..n + 5]
+    buf[n + 5] = view;
+    &buf[..n + 6]
 }
 
 #[cfg(test)]
@@ -524,7 +577,12 @@ mod tests {
         assert!(!q.needs_badvers());
         let mut kb = KeyBuf::new();
         let key = cache_key(&q, &mut kb);
-        assert_eq!(key, b"\x03www\x07example\x03com\x00\x00\x01\x00\x01\x01");
+        assert_eq!(
+            key,
+            b"\x03www\x07example\x03com\x00\x00\x01\x00\x01\x01\x00"
+        );
+        let key = cache_key_in(&q, 3 | VIEW_SAFE_SEARCH, &mut kb);
+        assert_eq!(key.last(), Some(&0x83));
     }
 
     #[test]

@@ -20,10 +20,14 @@ use tracing::debug;
 
 use super::{Question, Resolved, Resolver};
 use crate::fastpath::answer::{CachedAnswer, udp_limit};
+use crate::fastpath::blocked::blocked_response;
 use crate::fastpath::cache::{Lookup, WorkerCache};
 use crate::fastpath::synth;
 use crate::fastpath::wire::{self, QueryView};
-use crate::server::{Job, JobKind, Reply, WorkerMessage};
+use crate::filter::{Client, Filter};
+use crate::querylog::Outcome as Logged;
+use crate::server::logging::{Captured, LogBatch};
+use crate::server::{Attachments, Job, JobKind, Reply, WorkerMessage};
 use crate::settings::CacheSettings;
 use crate::stats::{Outcome, Stats, bump};
 
@@ -38,7 +42,25 @@ struct Waiter {
     reply: Reply,
     max_udp: u16,
     received: Instant,
+    client: std::net::IpAddr,
+    who: Client,
 }
+
+/// How an answer came about, for the query log.
+#[derive(Clone, Copy)]
+struct How<'a> {
+    outcome: Logged,
+    upstream: Option<&'a str>,
+}
+
+const FROM_CACHE: How<'static> = How {
+    outcome: Logged::Cached,
+    upstream: None,
+};
+const FROM_STALE: How<'static> = How {
+    outcome: Logged::Stale,
+    upstream: None,
+};
 
 struct Inflight {
     waiters: Vec<Waiter>,
@@ -61,6 +83,9 @@ pub struct Dispatcher {
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     stats: Arc<Stats>,
+    attachments: Attachments,
+    /// Records of the event being handled, sent once it is done.
+    log: Option<LogBatch>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -78,6 +103,7 @@ impl Dispatcher {
         max_udp_payload: u16,
         workers: Vec<StdSender<WorkerMessage>>,
         stats: Arc<Stats>,
+        attachments: Attachments,
     ) -> Self {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Self {
@@ -90,6 +116,8 @@ impl Dispatcher {
             done_tx,
             done_rx,
             stats,
+            attachments,
+            log: None,
         }
     }
 
@@ -97,6 +125,9 @@ impl Dispatcher {
     pub async fn run(mut self, mut jobs: mpsc::Receiver<Job>, status: StatusRequests) {
         let mut status = status;
         loop {
+            if self.attachments.log.is_some() {
+                self.log = Some(LogBatch::new(self.attachments.filter.load_full()));
+            }
             tokio::select! {
                 job = jobs.recv() => match job {
                     Some(job) => self.on_job(job),
@@ -120,6 +151,9 @@ impl Dispatcher {
                     }
                 },
             }
+            if let (Some(sink), Some(log)) = (&self.attachments.log, self.log.take()) {
+                sink.send(log);
+            }
         }
     }
 
@@ -130,6 +164,7 @@ impl Dispatcher {
             match self.cache.get(&job.key, now) {
                 Lookup::Fresh(answer, prefetch_due) => {
                     let answer = Arc::clone(answer);
+                    let view = job.view;
                     // Hits seen here (TCP clients, replicas a moment behind)
                     // count toward prefetch like the workers' own.
                     let refresh = prefetch_due && self.cache_settings.prefetch;
@@ -137,7 +172,7 @@ impl Dispatcher {
                     let query = wire::parse_query(&job.packet).ok();
                     let waiter = waiter_of(job);
                     self.stats.slow_path.count(Outcome::CacheHit);
-                    self.answer(waiter, &answer, false, now);
+                    self.answer(waiter, &answer, false, now, FROM_CACHE);
                     if let (true, Some(query)) = (refresh, query)
                         && let Entry::Vacant(entry) = self.inflight.entry(key)
                     {
@@ -147,7 +182,7 @@ impl Dispatcher {
                             stale: None,
                         });
                         bump(&self.stats.slow_path.prefetches, 1);
-                        self.spawn_resolution(key, &query);
+                        self.spawn_resolution(key, &query, view);
                     }
                     return;
                 }
@@ -162,6 +197,7 @@ impl Dispatcher {
         };
         let key = job.key.clone();
         let kind = job.kind;
+        let view = job.view;
         match self.inflight.entry(key) {
             Entry::Occupied(mut entry) => {
                 let inflight = entry.get_mut();
@@ -181,7 +217,7 @@ impl Dispatcher {
                     Vec::new()
                 };
                 entry.insert(Inflight { waiters, stale });
-                self.spawn_resolution(key.clone(), &query);
+                self.spawn_resolution(key.clone(), &query, view);
                 if has_stale {
                     let done = self.done_tx.clone();
                     tokio::spawn(async move {
@@ -193,7 +229,7 @@ impl Dispatcher {
         }
     }
 
-    fn spawn_resolution(&self, key: Box<[u8]>, query: &QueryView) {
+    fn spawn_resolution(&self, key: Box<[u8]>, query: &QueryView, view: u8) {
         let Some(question) = question_of(query) else {
             return;
         };
@@ -202,7 +238,7 @@ impl Dispatcher {
         tokio::spawn(async move {
             let resolved = match tokio::time::timeout(
                 RESOLUTION_TIMEOUT,
-                resolver.resolve(&question),
+                resolver.resolve_in(&question, view),
             )
             .await
             {
@@ -227,11 +263,19 @@ impl Dispatcher {
             if let Some(stale) = inflight.stale.as_deref() {
                 for waiter in inflight.waiters {
                     self.stats.slow_path.count(Outcome::Stale);
-                    self.answer(waiter, stale, true, now);
+                    self.answer(waiter, stale, true, now, FROM_STALE);
                 }
                 return;
             }
         }
+        let how = How {
+            outcome: match (rcode, &resolved.upstream) {
+                (ResponseCode::ServFail, _) => Logged::Failed,
+                (_, Some(_)) => Logged::Forwarded,
+                (_, None) => Logged::Answered,
+            },
+            upstream: resolved.upstream.as_deref(),
+        };
         let answer = resolved
             .message
             .to_vec()
@@ -247,7 +291,7 @@ impl Dispatcher {
                 }
                 for waiter in inflight.waiters {
                     self.count_result(rcode);
-                    self.answer(waiter, &answer, false, now);
+                    self.answer(waiter, &answer, false, now, how);
                 }
             }
             // Not cacheable but with content (a TTL of 0, say): built per
@@ -255,13 +299,13 @@ impl Dispatcher {
             None if has_records(&resolved.message) => {
                 for waiter in inflight.waiters {
                     self.count_result(rcode);
-                    self.answer_uncached(waiter, &resolved.message);
+                    self.answer_uncached(waiter, &resolved.message, how);
                 }
             }
             None => {
                 for waiter in inflight.waiters {
                     self.count_result(rcode);
-                    self.answer_error(waiter, u16::from(rcode));
+                    self.answer_error(waiter, u16::from(rcode), how);
                 }
             }
         }
@@ -278,7 +322,7 @@ impl Dispatcher {
         let waiters = std::mem::take(&mut inflight.waiters);
         for waiter in waiters {
             self.stats.slow_path.count(Outcome::Stale);
-            self.answer(waiter, &stale, true, now);
+            self.answer(waiter, &stale, true, now, FROM_STALE);
         }
     }
 
@@ -316,11 +360,22 @@ impl Dispatcher {
         }
     }
 
-    fn answer(&self, waiter: Waiter, answer: &CachedAnswer, stale: bool, now: Instant) {
+    fn answer(
+        &mut self,
+        waiter: Waiter,
+        answer: &CachedAnswer,
+        stale: bool,
+        now: Instant,
+        how: How<'_>,
+    ) {
         let Ok(query) = wire::parse_query(&waiter.packet) else {
             return;
         };
         let mut out = Vec::with_capacity(512);
+        let filter = self.attachments.filter.load_full();
+        if let Some((name, found)) = filter.check_chain(waiter.who.group, answer.cname_chain()) {
+            return self.answer_blocked(waiter, &query, &filter, found, name);
+        }
         let limit = waiter.max_udp;
         let served = if stale {
             answer.write_stale_response(
@@ -343,19 +398,76 @@ impl Dispatcher {
         if served.is_truncated() {
             bump(&self.stats.slow_path.truncated, 1);
         }
+        self.finish(waiter, &query, out, how, None);
+    }
+
+    /// Blocks an answer whose CNAME chain passes through a blocked name.
+    fn answer_blocked(
+        &mut self,
+        waiter: Waiter,
+        query: &QueryView,
+        filter: &Filter,
+        found: crate::filter::Match,
+        name: &[u8],
+    ) {
+        let group = filter.group(waiter.who.group);
+        let mut out = Vec::with_capacity(128);
+        blocked_response(
+            query,
+            &waiter.packet,
+            &group.block_mode,
+            group.block_ttl,
+            self.max_udp_payload,
+            &mut out,
+        );
         self.stats
             .slow_path
-            .observe_latency(waiter.received.elapsed(), 1);
+            .count_block(found.list, waiter.who.group);
+        let how = How {
+            outcome: Logged::Blocked,
+            upstream: None,
+        };
+        self.finish(waiter, query, out, how, Some((found, name)));
+    }
+
+    /// Sends a response, counting and logging it.
+    fn finish(
+        &mut self,
+        waiter: Waiter,
+        query: &QueryView,
+        out: Vec<u8>,
+        how: How<'_>,
+        matched: Option<(crate::filter::Match, &[u8])>,
+    ) {
+        let latency = waiter.received.elapsed();
+        self.stats.slow_path.observe_latency(latency, 1);
+        if let Some(log) = &mut self.log {
+            let captured = Captured {
+                client: waiter.client,
+                who: waiter.who,
+                name_wire: query.name_wire(),
+                qtype: query.qtype,
+                outcome: how.outcome,
+                rcode: out.get(3).map_or(0, |b| b & 0x0F),
+                matched,
+            };
+            log.push(captured, how.upstream, latency);
+        }
         waiter.reply.send(out);
     }
 
-    fn answer_uncached(&self, waiter: Waiter, message: &Message) {
+    fn answer_uncached(&mut self, waiter: Waiter, message: &Message, how: How<'_>) {
         let (Ok(query), Ok(request)) = (
             wire::parse_query(&waiter.packet),
             Message::from_vec(&waiter.packet),
         ) else {
             return;
         };
+        let filter = self.attachments.filter.load_full();
+        let chain = cname_chain(message);
+        if let Some((name, found)) = filter.check_chain(waiter.who.group, &chain) {
+            return self.answer_blocked(waiter, &query, &filter, found, name);
+        }
         let mut response = message.clone();
         response.metadata.id = query.id;
         response.metadata.recursion_desired = query.rd;
@@ -379,15 +491,12 @@ impl Dispatcher {
             out = response.to_vec().unwrap_or_default();
         }
         if out.is_empty() {
-            return self.answer_error(waiter, u16::from(wire::RCODE_SERVFAIL));
+            return self.answer_error(waiter, u16::from(wire::RCODE_SERVFAIL), how);
         }
-        self.stats
-            .slow_path
-            .observe_latency(waiter.received.elapsed(), 1);
-        waiter.reply.send(out);
+        self.finish(waiter, &query, out, how, None);
     }
 
-    fn answer_error(&self, waiter: Waiter, rcode: u16) {
+    fn answer_error(&mut self, waiter: Waiter, rcode: u16, how: How<'_>) {
         let Ok(query) = wire::parse_query(&waiter.packet) else {
             return;
         };
@@ -399,11 +508,26 @@ impl Dispatcher {
             self.max_udp_payload,
             &mut out,
         );
-        self.stats
-            .slow_path
-            .observe_latency(waiter.received.elapsed(), 1);
-        waiter.reply.send(out);
+        self.finish(waiter, &query, out, how, None);
     }
+}
+
+/// The CNAME targets of a message's answer section as lowercased wire
+/// names back to back, as [`CachedAnswer::cname_chain`] has them.
+fn cname_chain(message: &Message) -> Vec<u8> {
+    use hickory_proto::rr::RData;
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+    let mut chain = Vec::new();
+    for record in &message.answers {
+        if let RData::CNAME(target) = &record.data {
+            let lower = hickory_proto::rr::LowerName::from(&target.0);
+            let mut name = Vec::with_capacity(64);
+            if lower.emit(&mut BinEncoder::new(&mut name)).is_ok() {
+                chain.extend_from_slice(&name);
+            }
+        }
+    }
+    chain
 }
 
 /// Questions about the master cache, answered between jobs.
@@ -428,6 +552,8 @@ fn waiter_of(job: Job) -> Waiter {
         reply: job.reply,
         max_udp: job.max_udp,
         received: job.received,
+        client: job.client,
+        who: job.who,
     }
 }
 

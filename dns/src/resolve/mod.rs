@@ -9,14 +9,22 @@ pub mod recursive;
 pub mod upstream;
 
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{LowerName, Name, RecordType};
+use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
 use serde::Serialize;
 
 use crate::error::DnsError;
+use crate::fastpath::wire::VIEW_SAFE_SEARCH;
+use crate::filter::safesearch;
 use crate::settings::{DnsSettings, Mode};
 use local::LocalRecords;
 use recursive::RecursiveBackend;
 use upstream::{UpstreamSet, UpstreamStatus};
+
+/// Longest TTL of a safe-search rewrite, so that turning safe search off
+/// takes effect soon.
+const SAFE_SEARCH_TTL: u32 = 300;
 
 /// One question, as the resolver sees it.
 #[derive(Debug, Clone)]
@@ -35,6 +43,8 @@ pub struct Resolved {
     /// True when nothing upstream could be reached, so stale data is better
     /// than this answer (RFC 8767).
     pub unreachable: bool,
+    /// The upstream that answered, when one did (for the query log).
+    pub upstream: Option<String>,
 }
 
 enum Backend {
@@ -51,6 +61,8 @@ pub struct Resolver {
     /// Sorted most specific first, so the first match wins.
     zones: Vec<(LowerName, UpstreamSet)>,
     backend: Backend,
+    /// Upstream sets of filtering groups, view `i + 1` at index `i`.
+    views: Vec<UpstreamSet>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -98,7 +110,13 @@ impl Resolver {
             })
             .collect::<Result<Vec<_>, DnsError>>()?;
         zones.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.num_labels()));
+        let views = settings
+            .views()
+            .into_iter()
+            .map(UpstreamSet::new)
+            .collect::<Result<Vec<_>, DnsError>>()?;
         Ok(Self {
+            views,
             mode: settings.mode,
             local: LocalRecords::new(&settings.local_records),
             declared_local_records: settings.local_records.len(),
@@ -107,7 +125,58 @@ impl Resolver {
         })
     }
 
+    /// Resolves `question` in `view` (see [`crate::settings::DnsSettings::views`]),
+    /// rewriting it first when the view asks for safe search and the name
+    /// is one of the sites that enforce it.
+    pub async fn resolve_in(&self, question: &Question, view: u8) -> Resolved {
+        let upstreams = usize::from(view & !VIEW_SAFE_SEARCH)
+            .checked_sub(1)
+            .and_then(|i| self.views.get(i));
+        if view & VIEW_SAFE_SEARCH != 0 {
+            let lower = LowerName::from(&question.name);
+            let mut wire = Vec::with_capacity(64);
+            let target = lower
+                .emit(&mut hickory_proto::serialize::binary::BinEncoder::new(
+                    &mut wire,
+                ))
+                .ok()
+                .and_then(|()| safesearch::target(&wire))
+                .and_then(|t| Name::from_ascii(t).ok());
+            if let Some(target) = target {
+                let rewritten = Question {
+                    name: target.clone(),
+                    ..question.clone()
+                };
+                let mut resolved = self.resolve_with(&rewritten, upstreams).await;
+                let ttl = resolved
+                    .message
+                    .answers
+                    .iter()
+                    .map(|r| r.ttl)
+                    .min()
+                    .unwrap_or(SAFE_SEARCH_TTL)
+                    .min(SAFE_SEARCH_TTL);
+                let cname =
+                    Record::from_rdata(question.name.clone(), ttl, RData::CNAME(CNAME(target)));
+                resolved.message.answers.insert(0, cname);
+                resolved.message.queries.clear();
+                resolved
+                    .message
+                    .add_query(Query::query(question.name.clone(), question.qtype));
+                // The rewrite is ours, so nothing in it is validated.
+                resolved.message.metadata.authentic_data = false;
+                return resolved;
+            }
+        }
+        self.resolve_with(question, upstreams).await
+    }
+
+    /// Resolves `question` in the service's own view.
     pub async fn resolve(&self, question: &Question) -> Resolved {
+        self.resolve_with(question, None).await
+    }
+
+    async fn resolve_with(&self, question: &Question, view: Option<&UpstreamSet>) -> Resolved {
         let query = Query::query(question.name.clone(), question.qtype);
         if let Some(mut message) = self.local.answer(&query) {
             // A local CNAME pointing outside the local records: stub
@@ -118,22 +187,27 @@ impl Resolver {
                     name: target,
                     ..question.clone()
                 };
-                let chased = Box::pin(self.resolve(&chase)).await;
+                let chased = Box::pin(self.resolve_with(&chase, view)).await;
                 message.answers.extend(chased.message.answers);
                 message.metadata.response_code = chased.message.metadata.response_code;
                 message.metadata.authoritative = false;
                 return Resolved {
                     message,
                     unreachable: chased.unreachable,
+                    upstream: chased.upstream,
                 };
             }
             return Resolved {
                 message,
                 unreachable: false,
+                upstream: None,
             };
         }
         let lower = LowerName::from(&question.name);
         if let Some((_, upstreams)) = self.zones.iter().find(|(zone, _)| zone.zone_of(&lower)) {
+            return forward(upstreams, query, question).await;
+        }
+        if let Some(upstreams) = view {
             return forward(upstreams, query, question).await;
         }
         match &self.backend {
@@ -149,6 +223,7 @@ impl Resolver {
                 Resolved {
                     message,
                     unreachable,
+                    upstream: None,
                 }
             }
             Backend::Forward(upstreams) => forward(upstreams, query, question).await,
@@ -225,6 +300,7 @@ pub fn servfail(question: &Question, unreachable: bool) -> Resolved {
     Resolved {
         message,
         unreachable,
+        upstream: None,
     }
 }
 
@@ -233,7 +309,7 @@ async fn forward(upstreams: &UpstreamSet, query: Query, question: &Question) -> 
         .forward(&query, question.dnssec_ok, question.checking_disabled)
         .await
     {
-        Ok(mut message) => {
+        Ok((mut message, upstream)) => {
             minimize(&mut message);
             message.metadata.id = 0;
             message.metadata.recursion_available = true;
@@ -241,6 +317,7 @@ async fn forward(upstreams: &UpstreamSet, query: Query, question: &Question) -> 
             Resolved {
                 message,
                 unreachable: false,
+                upstream: Some(upstream),
             }
         }
         Err(upstream::AllUpstreamsFailed) => servfail(question, true),

@@ -125,13 +125,14 @@ impl UpstreamSet {
             .collect()
     }
 
-    /// Sends `query` to the first upstream that answers.
+    /// Sends `query` to the first upstream that answers; returns its answer
+    /// and the upstream's label.
     pub async fn forward(
         &self,
         query: &Query,
         dnssec_ok: bool,
         checking_disabled: bool,
-    ) -> Result<Message, AllUpstreamsFailed> {
+    ) -> Result<(Message, String), AllUpstreamsFailed> {
         let up: Vec<&Endpoint> = self
             .endpoints
             .iter()
@@ -147,7 +148,7 @@ impl UpstreamSet {
                 .timed_exchange(query, dnssec_ok, checking_disabled)
                 .await
             {
-                Ok(message) => return Ok(message),
+                Ok(message) => return Ok((message, endpoint.config.label())),
                 Err(error) => {
                     warn!(upstream = %endpoint.config.label(), %error, "upstream failed, trying the next");
                 }

@@ -1,16 +1,21 @@
 //! The serving side: sockets, workers and the service that owns them.
 
+pub mod logging;
 pub mod sys;
 pub mod tcp;
 pub mod udp;
 
 mod service;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
+
 use crate::fastpath::answer::CachedAnswer;
+use crate::filter::{Client, Filter};
+use logging::LogSink;
 
 pub use service::{DnsService, DnsStatus, Prepared};
 
@@ -64,6 +69,30 @@ pub struct Job {
     /// The largest UDP payload we send; 0 for TCP.
     pub max_udp: u16,
     pub received: Instant,
+    pub client: IpAddr,
+    /// The client's zone and filtering group.
+    pub who: Client,
+    /// Where the question is resolved (the last byte of its key).
+    pub view: u8,
+}
+
+/// What a service shares with the daemon around it and with the service
+/// a reload puts in its place.
+#[derive(Debug, Clone)]
+pub struct Attachments {
+    /// The compiled filter; the daemon swaps in a new one when lists change.
+    pub filter: Arc<ArcSwap<Filter>>,
+    /// The query log, when enabled.
+    pub log: Option<LogSink>,
+}
+
+impl Default for Attachments {
+    fn default() -> Self {
+        Self {
+            filter: Arc::new(ArcSwap::from_pointee(Filter::default())),
+            log: None,
+        }
+    }
 }
 
 /// What the dispatcher tells a worker between batches.

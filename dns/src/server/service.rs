@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::tcp::{self, TcpContext};
 use super::udp::{self, Worker, WorkerSettings};
-use super::{Job, WorkerMessage};
+use super::{Attachments, Job, WorkerMessage};
 use crate::error::DnsError;
 use crate::fastpath::acl::AllowList;
 use crate::fastpath::cache::WorkerCache;
@@ -36,6 +36,7 @@ pub struct DnsService {
     cache_requests: mpsc::Sender<CacheRequest>,
     worker_count: usize,
     sockets: BoundSockets,
+    attachments: Attachments,
     /// Kept so the dispatcher lives until `stop`.
     _jobs: mpsc::Sender<Job>,
 }
@@ -55,6 +56,7 @@ pub struct Prepared {
     resolver: Arc<Resolver>,
     bound: BoundSockets,
     listeners: Vec<tokio::net::TcpListener>,
+    attachments: Attachments,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -123,7 +125,17 @@ impl DnsService {
     /// Builds the resolver and binds every socket; nothing is served unless
     /// all of it succeeds. Must be called inside a tokio runtime.
     pub fn start(settings: DnsSettings) -> Result<Self, DnsError> {
-        Self::prepare(settings, None)?.run(Vec::new())
+        Self::start_with(settings, Attachments::default())
+    }
+
+    /// [`Self::start`] with the daemon's filter and query log.
+    pub fn start_with(settings: DnsSettings, attachments: Attachments) -> Result<Self, DnsError> {
+        Self::prepare(settings, None, attachments)?.run(Vec::new())
+    }
+
+    /// The filter and query log this service uses.
+    pub fn attachments(&self) -> &Attachments {
+        &self.attachments
     }
 
     /// Does everything that can fail before serving: builds the resolver
@@ -134,6 +146,7 @@ impl DnsService {
     pub fn prepare(
         settings: DnsSettings,
         previous: Option<&DnsService>,
+        attachments: Attachments,
     ) -> Result<Prepared, DnsError> {
         let resolver = Arc::new(Resolver::new(&settings)?);
         let threads_per_addr = if settings.workers == 0 {
@@ -164,6 +177,7 @@ impl DnsService {
             resolver,
             bound,
             listeners,
+            attachments,
         })
     }
     pub fn settings(&self) -> &DnsSettings {
@@ -236,6 +250,7 @@ impl Prepared {
             resolver,
             bound,
             listeners,
+            attachments,
         } = self;
         let allow = AllowList::new(settings.allow.iter().copied());
         let sockets = bound.udp.clone();
@@ -267,6 +282,8 @@ impl Prepared {
                 jobs: jobs_tx.clone(),
                 stats: Arc::clone(&stats),
                 shutdown: Arc::clone(&shutdown),
+                filter: Arc::clone(&attachments.filter),
+                log: attachments.log.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("dns-udp-{index}"))
@@ -280,6 +297,7 @@ impl Prepared {
             settings.max_udp_payload,
             inboxes,
             Arc::clone(&stats),
+            attachments.clone(),
         );
         dispatcher.seed(seed);
         tokio::spawn(dispatcher.run(jobs_rx, cache_size_rx));
@@ -291,6 +309,7 @@ impl Prepared {
                 max_udp_payload: settings.max_udp_payload,
                 jobs: jobs_tx.clone(),
                 stats: Arc::clone(&stats),
+                filter: Arc::clone(&attachments.filter),
             };
             tokio::spawn(tcp::serve(listener, context, stop_rx.clone()));
         }
@@ -310,6 +329,7 @@ impl Prepared {
             cache_requests: cache_size_tx,
             worker_count,
             sockets: bound,
+            attachments,
             _jobs: jobs_tx,
         })
     }

@@ -16,8 +16,10 @@ use super::udp::{answer_without_lookup, canonical};
 use super::{Job, JobKind, Reply};
 use crate::error::DnsError;
 use crate::fastpath::acl::AllowList;
+use crate::fastpath::blocked::blocked_response;
 use crate::fastpath::synth;
-use crate::fastpath::wire::{self, KeyBuf};
+use crate::fastpath::wire::{self, KeyBuf, VIEW_SAFE_SEARCH};
+use crate::filter::{Filter, safesearch};
 use crate::stats::{Outcome, Stats, bump};
 
 /// An idle connection is closed after this long (RFC 7766 section 6.2.3).
@@ -56,6 +58,7 @@ pub struct TcpContext {
     pub max_udp_payload: u16,
     pub jobs: mpsc::Sender<Job>,
     pub stats: Arc<Stats>,
+    pub filter: Arc<arc_swap::ArcSwap<Filter>>,
 }
 
 pub async fn serve(listener: TcpListener, context: TcpContext, mut stop: watch::Receiver<bool>) {
@@ -150,15 +153,39 @@ async fn respond(
     if answer_without_lookup(&query, packet, allowed, payload, stats, &mut out) {
         return Some(out);
     }
+    let filter = context.filter.load();
+    let who = filter.classify(ip);
+    let group = filter.group(who.group);
+    if let Some(found) = filter.check(who.group, query.name_wire())
+        && found.blocks()
+    {
+        blocked_response(
+            &query,
+            packet,
+            &group.block_mode,
+            group.block_ttl,
+            payload,
+            &mut out,
+        );
+        stats.count_block(found.list, who.group);
+        return Some(out);
+    }
+    let mut view = group.view;
+    if group.safe_search && safesearch::target(query.name_wire()).is_some() {
+        view |= VIEW_SAFE_SEARCH;
+    }
     let (tx, rx) = oneshot::channel();
     let job = Job {
-        key: Box::from(wire::cache_key(&query, key)),
+        key: Box::from(wire::cache_key_in(&query, view, key)),
         packet: Box::from(packet),
         kind: JobKind::Client,
         stale: None,
         reply: Reply::Tcp(tx),
         max_udp: 0,
         received: Instant::now(),
+        client: ip,
+        who,
+        view,
     };
     if context.jobs.send(job).await.is_err() {
         synth::error_response(

@@ -14,14 +14,20 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::{debug, warn};
 
+use arc_swap::ArcSwap;
+
+use super::logging::{Captured, LogBatch, LogSink};
 use super::sys::{RecvBatch, SendBatch};
 use super::{Job, JobKind, Reply, WorkerMessage};
 use crate::error::DnsError;
 use crate::fastpath::acl::AllowList;
+use crate::fastpath::blocked::blocked_response;
 use crate::fastpath::cache::{Lookup, WorkerCache};
 use crate::fastpath::ratelimit::RateLimiter;
-use crate::fastpath::wire::{self, KeyBuf, QueryView};
+use crate::fastpath::wire::{self, KeyBuf, QueryView, VIEW_SAFE_SEARCH};
 use crate::fastpath::{answer, synth};
+use crate::filter::{Client, Filter, Match, safesearch};
+use crate::querylog::Outcome as Logged;
 use crate::stats::{Outcome, WorkerStats, bump};
 
 /// How long a worker blocks in `recvmmsg` before it looks at its inbox and
@@ -81,6 +87,20 @@ pub struct Worker {
     pub jobs: tokio::sync::mpsc::Sender<Job>,
     pub stats: Arc<crate::stats::Stats>,
     pub shutdown: Arc<AtomicBool>,
+    pub filter: Arc<ArcSwap<Filter>>,
+    pub log: Option<LogSink>,
+}
+
+/// What one query needs besides the packet: the worker's scratch state and
+/// the filter of this batch.
+struct Scratch<'a> {
+    now: Instant,
+    key: &'a mut KeyBuf,
+    limiter: &'a mut RateLimiter,
+    send: &'a mut SendBatch,
+    stats: &'a WorkerStats,
+    filter: &'a Arc<Filter>,
+    log: Option<&'a mut LogBatch>,
 }
 
 impl Worker {
@@ -127,20 +147,28 @@ impl Worker {
                 return;
             }
             let now = Instant::now();
+            // One filter for the whole batch: a refresh takes effect
+            // between batches, never in the middle of one.
+            let filter = self.filter.load_full();
+            let mut log = self
+                .log
+                .as_ref()
+                .map(|_| LogBatch::new(Arc::clone(&filter)));
             for i in 0..recv.len() {
                 let Some((packet, peer)) = recv.packet(i) else {
                     continue;
                 };
                 bump(&my_stats.udp_queries, 1);
-                self.handle(
-                    packet,
-                    peer,
+                let mut scratch = Scratch {
                     now,
-                    &mut key,
-                    &mut limiter,
-                    &mut send,
-                    my_stats,
-                );
+                    key: &mut key,
+                    limiter: &mut limiter,
+                    send: &mut send,
+                    stats: my_stats,
+                    filter: &filter,
+                    log: log.as_mut(),
+                };
+                self.handle(packet, peer, &mut scratch);
             }
             let answered = send.len() as u64;
             if let Err(e) = send.flush(&self.socket) {
@@ -148,6 +176,10 @@ impl Worker {
             }
             if answered > 0 {
                 my_stats.observe_latency(now.elapsed(), answered);
+            }
+            if let (Some(sink), Some(mut log)) = (&self.log, log) {
+                log.set_latency(0, now.elapsed());
+                sink.send(log);
             }
         }
     }
@@ -166,19 +198,10 @@ impl Worker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // reason: the hot path passes its scratch state explicitly
-    fn handle(
-        &mut self,
-        packet: &[u8],
-        peer: SocketAddr,
-        now: Instant,
-        key: &mut KeyBuf,
-        limiter: &mut RateLimiter,
-        send: &mut SendBatch,
-        stats: &WorkerStats,
-    ) {
+    fn handle(&mut self, packet: &[u8], peer: SocketAddr, scratch: &mut Scratch<'_>) {
         let ip = canonical(peer.ip());
-        if !limiter.check(ip, now) {
+        let stats = scratch.stats;
+        if !scratch.limiter.check(ip, scratch.now) {
             stats.count(Outcome::RateLimited);
             return;
         }
@@ -186,40 +209,126 @@ impl Worker {
             Ok(query) => query,
             Err(error) => {
                 stats.count(Outcome::FormErr);
-                if let (Some(rcode), Some(out)) = (error.reply_rcode(), send.next_buf())
+                if let (Some(rcode), Some(out)) = (error.reply_rcode(), scratch.send.next_buf())
                     && synth::header_only(packet, rcode, out)
                 {
-                    send.commit(peer);
+                    scratch.send.commit(peer);
                 }
                 return;
             }
         };
-        let Some(out) = send.next_buf() else {
+        let Some(out) = scratch.send.next_buf() else {
             return;
         };
         let payload = self.settings.max_udp_payload;
         let allowed = self.settings.allow.allows(ip);
+        let filter = scratch.filter;
+        let who = filter.classify(ip);
         if answer_without_lookup(&query, packet, allowed, payload, stats, out) {
-            send.commit(peer);
+            let rcode = out_rcode(out);
+            scratch.send.commit(peer);
+            if !allowed {
+                log(
+                    &mut scratch.log,
+                    ip,
+                    who,
+                    &query,
+                    Logged::Refused,
+                    rcode,
+                    None,
+                );
+            }
             return;
         }
-        let cache_key = wire::cache_key(&query, key);
-        match self.cache.get(cache_key, now) {
+        let group = filter.group(who.group);
+        if let Some(found) = filter.check(who.group, query.name_wire())
+            && found.blocks()
+        {
+            blocked_response(
+                &query,
+                packet,
+                &group.block_mode,
+                group.block_ttl,
+                payload,
+                out,
+            );
+            stats.count_block(found.list, who.group);
+            let rcode = out_rcode(out);
+            scratch.send.commit(peer);
+            log(
+                &mut scratch.log,
+                ip,
+                who,
+                &query,
+                Logged::Blocked,
+                rcode,
+                Some((found, query.name_wire())),
+            );
+            return;
+        }
+        let mut view = group.view;
+        if group.safe_search && safesearch::target(query.name_wire()).is_some() {
+            view |= VIEW_SAFE_SEARCH;
+        }
+        let cache_key = wire::cache_key_in(&query, view, scratch.key);
+        let job = |stale, reply| JobSpec {
+            stale,
+            reply,
+            client: ip,
+            who,
+            view,
+        };
+        match self.cache.get(cache_key, scratch.now) {
             Lookup::Fresh(cached, prefetch_due) => {
-                let served = cached.write_response(&query, packet, now, payload, payload, out);
+                // CNAME inspection: the chain of a cached answer is checked
+                // against this client's group on every hit.
+                if let Some((name, found)) = filter.check_chain(who.group, cached.cname_chain()) {
+                    blocked_response(
+                        &query,
+                        packet,
+                        &group.block_mode,
+                        group.block_ttl,
+                        payload,
+                        out,
+                    );
+                    stats.count_block(found.list, who.group);
+                    let rcode = out_rcode(out);
+                    scratch.send.commit(peer);
+                    log(
+                        &mut scratch.log,
+                        ip,
+                        who,
+                        &query,
+                        Logged::Blocked,
+                        rcode,
+                        Some((found, name)),
+                    );
+                    return;
+                }
+                let served =
+                    cached.write_response(&query, packet, scratch.now, payload, payload, out);
                 if served.is_truncated() {
                     bump(&stats.truncated, 1);
                 }
                 stats.count(Outcome::CacheHit);
-                send.commit(peer);
+                scratch.send.commit(peer);
+                let rcode = cached.rcode();
+                log(
+                    &mut scratch.log,
+                    ip,
+                    who,
+                    &query,
+                    Logged::Cached,
+                    rcode,
+                    None,
+                );
                 if prefetch_due && self.settings.prefetch {
                     bump(&stats.prefetches, 1);
                     self.submit(
                         cache_key,
                         packet,
+                        job(None, Reply::None),
                         JobKind::Prefetch,
-                        None,
-                        Reply::None,
                         stats,
                     );
                 }
@@ -230,41 +339,74 @@ impl Worker {
                     socket: Arc::clone(&self.socket),
                     peer,
                 };
-                self.submit(cache_key, packet, JobKind::Client, stale, reply, stats);
+                self.submit(cache_key, packet, job(stale, reply), JobKind::Client, stats);
             }
             Lookup::Miss => {
                 let reply = Reply::Udp {
                     socket: Arc::clone(&self.socket),
                     peer,
                 };
-                self.submit(cache_key, packet, JobKind::Client, None, reply, stats);
+                self.submit(cache_key, packet, job(None, reply), JobKind::Client, stats);
             }
         }
     }
 
-    fn submit(
-        &self,
-        key: &[u8],
-        packet: &[u8],
-        kind: JobKind,
-        stale: Option<Arc<answer::CachedAnswer>>,
-        reply: Reply,
-        stats: &WorkerStats,
-    ) {
+    fn submit(&self, key: &[u8], packet: &[u8], spec: JobSpec, kind: JobKind, stats: &WorkerStats) {
         let job = Job {
             key: Box::from(key),
             packet: Box::from(packet),
             kind,
-            stale,
-            reply,
+            stale: spec.stale,
+            reply: spec.reply,
             max_udp: self.settings.max_udp_payload,
             received: Instant::now(),
+            client: spec.client,
+            who: spec.who,
+            view: spec.view,
         };
         // A full queue means the slow path is saturated: shed the query
         // rather than block the cache-hit path; the client will retry.
         if self.jobs.try_send(job).is_err() {
             stats.count(Outcome::Dropped);
         }
+    }
+}
+
+/// A job's fields that the worker decides.
+struct JobSpec {
+    stale: Option<Arc<answer::CachedAnswer>>,
+    reply: Reply,
+    client: std::net::IpAddr,
+    who: Client,
+    view: u8,
+}
+
+/// The RCODE of a response just written.
+fn out_rcode(out: &[u8]) -> u8 {
+    out.get(3).map_or(0, |b| b & 0x0F)
+}
+
+/// Records a query the worker settled itself, when the log is on.
+fn log(
+    log: &mut Option<&mut LogBatch>,
+    client: std::net::IpAddr,
+    who: Client,
+    query: &QueryView,
+    outcome: Logged,
+    rcode: u8,
+    matched: Option<(Match, &[u8])>,
+) {
+    if let Some(log) = log.as_deref_mut() {
+        let captured = Captured {
+            client,
+            who,
+            name_wire: query.name_wire(),
+            qtype: query.qtype,
+            outcome,
+            rcode,
+            matched,
+        };
+        log.push(captured, None, Duration::ZERO);
     }
 }
 

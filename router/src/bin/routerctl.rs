@@ -11,6 +11,8 @@ use router::config::DEFAULT_CONTROL_SOCKET;
 use router::table;
 use serde_json::Value;
 
+#[path = "routerctl/dns.rs"]
+mod dns;
 #[path = "routerctl/policy.rs"]
 mod policy;
 
@@ -30,7 +32,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Status of every subsystem (now: DNS).
+    /// Status of every subsystem: DNS, filtering, firewall.
     Status,
     /// Re-read the configuration file; a bad file is rejected and the
     /// running configuration kept.
@@ -38,6 +40,9 @@ enum Command {
     /// The firewall: zones and policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// DNS: the query log, top lists, filter lists and decisions.
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
 async fn execute(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Policy(command) => policy::execute(&cli.socket, cli.json, command).await,
+        Command::Dns(command) => dns::execute(&cli.socket, cli.json, command).await,
         Command::Status => {
             let (code, body) = client::call(&cli.socket, "GET", "/v1/status").await?;
             if code != 200 {
@@ -170,6 +176,57 @@ fn render_status(status: &Value) -> String {
             ),
         ],
     ];
+    out.push_str(&indent(&table::render(&["", ""], &rows)));
+    let filter = &status["filter"];
+    let lists = filter["lists"].as_array().map_or(0, Vec::len);
+    let mut rows = vec![vec![
+        "lists".into(),
+        format!(
+            "{lists} ({} domains, {} regexes, {:.1} MiB)",
+            text(&filter["domain_entries"]),
+            text(&filter["regex_rules"]),
+            filter["memory_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0
+        ),
+    ]];
+    rows.push(vec![
+        "groups".into(),
+        filter["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|g| text(&g["name"]))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ]);
+    rows.push(vec!["blocked".into(), text(&totals["blocked"])]);
+    for list in filter["lists"].as_array().into_iter().flatten() {
+        if let Some(error) = list["error"].as_str() {
+            rows.push(vec![
+                format!("list {}", text(&list["name"])),
+                error.to_string(),
+            ]);
+        }
+    }
+    let log = &status["query_log"];
+    if !log.is_null() {
+        rows.push(vec![
+            "query log".into(),
+            format!(
+                "{} rows, {:.1} MiB, {} dropped{}",
+                text(&log["rows"]),
+                log["db_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
+                text(&log["dropped"]),
+                log["last_error"]
+                    .as_str()
+                    .map_or_else(String::new, |e| format!(", last error: {e}"))
+            ),
+        ]);
+    }
+    out.push_str(
+        "
+Filtering
+",
+    );
     out.push_str(&indent(&table::render(&["", ""], &rows)));
     let mut upstream_rows = Vec::new();
     let mut push_upstreams = |zone: &str, list: &Value| {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use dns::Name;
 use dns::settings::{
     CacheSettings, DnsSettings, ForwardZone, LocalData, LocalRecord, Mode, Protocol,
-    RecursionSettings, Upstream,
+    RecursionSettings, Upstream, ZoneNetworks,
 };
 use toml::Spanned;
 
@@ -17,13 +17,17 @@ use super::{Config, ConfigError, DEFAULT_CONTROL_SOCKET, DEFAULT_POLICIES_DIR, l
 /// Default TTL of local records, in seconds.
 const LOCAL_RECORD_TTL: u32 = 300;
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     text: &'a str,
     path: &'a Path,
 }
 
 impl Checker<'_> {
-    fn error_at<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> ConfigError {
+    pub(super) fn error_at<T>(
+        &self,
+        spanned: &Spanned<T>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let (line, column) = line_column(self.text, spanned.span().start);
         ConfigError {
             path: self.path.to_path_buf(),
@@ -33,7 +37,7 @@ impl Checker<'_> {
         }
     }
 
-    fn error(&self, message: impl Into<String>) -> ConfigError {
+    pub(super) fn error(&self, message: impl Into<String>) -> ConfigError {
         ConfigError {
             path: self.path.to_path_buf(),
             line: 0,
@@ -43,7 +47,7 @@ impl Checker<'_> {
     }
 
     /// Relative paths in the file are relative to the file's directory.
-    fn resolve(&self, path: &Path) -> PathBuf {
+    pub(super) fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
             path.to_path_buf()
         } else {
@@ -190,6 +194,14 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
             .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICIES_DIR))
     });
 
+    let (zones, zones_error) = match &policies_dir {
+        Some(dir) => policy_zones(dir),
+        None => (Vec::new(), None),
+    };
+    let (filter_settings, filter) =
+        super::filter::check_filter(&checker, &dns.filter, zones, zones_error.as_deref())?;
+    let query_log = super::filter::check_query_log(&checker, &dns.query_log)?;
+
     Ok(Config {
         dns: DnsSettings {
             listen,
@@ -204,11 +216,34 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
             upstreams,
             forward_zones,
             local_records,
+            filter: filter_settings,
         },
         control_socket,
         metrics_listen: raw.metrics.listen,
         policies_dir,
+        filter,
+        query_log,
     })
+}
+
+/// The policy's zones and their networks, for filtering groups and the
+/// query log; with the reason when the policy does not load.
+fn policy_zones(dir: &Path) -> (Vec<ZoneNetworks>, Option<String>) {
+    match policies::load_dir(dir, &policies::Protected::default()) {
+        Ok(loaded) => (
+            loaded
+                .policy
+                .zones
+                .iter()
+                .map(|zone| ZoneNetworks {
+                    name: zone.name.clone(),
+                    networks: zone.subnets().collect(),
+                })
+                .collect(),
+            None,
+        ),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    }
 }
 
 fn check_cache(
@@ -287,7 +322,7 @@ fn check_recursion(
     })
 }
 
-fn check_upstream<T>(
+pub(super) fn check_upstream<T>(
     checker: &Checker<'_>,
     raw: &RawUpstream,
     at: &Spanned<T>,

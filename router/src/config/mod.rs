@@ -3,6 +3,7 @@
 //! The daemon never sees a raw struct.
 
 mod check;
+pub mod filter;
 pub mod raw;
 
 use std::fmt;
@@ -16,6 +17,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/router/router.toml";
 /// Where the control socket lives by default.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/router/control.sock";
 
+/// Where routerd keeps what it must not lose: list copies, the query log.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/router";
+
 /// Where policy files live when `[policies]` names no directory.
 pub const DEFAULT_POLICIES_DIR: &str = "/etc/router/policies";
 
@@ -28,6 +32,8 @@ pub struct Config {
     /// `Some`: routerd owns the `inet router` nftables table and fills it
     /// from the policy files here.
     pub policies_dir: Option<PathBuf>,
+    pub filter: filter::FilterConfig,
+    pub query_log: filter::QueryLogConfig,
 }
 
 /// A configuration error, located in its file.

@@ -61,6 +61,97 @@ pub struct RawDns {
     /// Records answered locally.
     #[serde(default)]
     pub local_records: Vec<Spanned<RawLocalRecord>>,
+    /// Blocklists, allowlists and the groups that use them.
+    #[serde(default)]
+    pub filter: RawFilter,
+    /// The query log.
+    #[serde(default)]
+    pub query_log: RawQueryLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilter {
+    /// Where the last good copy of every list is kept.
+    pub lists_dir: Option<PathBuf>,
+    /// How often URL lists are fetched again, e.g. "24h", unless a list says.
+    pub refresh: Option<Spanned<String>>,
+    /// A new copy with this much fewer rules than the last is refused.
+    pub max_shrink_percent: Option<Spanned<u8>>,
+    /// Largest list accepted, in MiB.
+    pub max_list_mb: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub lists: Vec<Spanned<RawList>>,
+    #[serde(default)]
+    pub groups: Vec<Spanned<RawGroup>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawList {
+    /// Letters, digits, `-` and `_`; groups refer to the list by it.
+    pub name: Spanned<String>,
+    /// An http:// or https:// address.
+    pub url: Option<Spanned<String>>,
+    /// A local file.
+    pub path: Option<Spanned<PathBuf>>,
+    /// Extra PEM trust roots for an https list on a private server.
+    pub ca_file: Option<PathBuf>,
+    /// Rules match the name only, not its subdomains.
+    #[serde(default)]
+    pub exact: bool,
+    /// Overrides `[dns.filter] refresh`.
+    pub refresh: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    /// `default` configures the group of clients no other group claims.
+    pub name: Spanned<String>,
+    /// Policy zones whose clients are in the group.
+    #[serde(default)]
+    pub zones: Vec<Spanned<String>>,
+    /// Client addresses or networks, which win over zones.
+    #[serde(default)]
+    pub clients: Vec<IpNet>,
+    /// Names of `[[dns.filter.lists]]`.
+    #[serde(default)]
+    pub lists: Vec<Spanned<String>>,
+    /// nxdomain, null, refused or address.
+    pub block_mode: Option<RawBlockMode>,
+    /// The answers of block_mode = "address".
+    pub block_addresses: Option<Spanned<Vec<std::net::IpAddr>>>,
+    /// TTL of blocked answers, seconds.
+    pub block_ttl: Option<u32>,
+    /// Enforce safe search on the common search engines and video sites.
+    pub safe_search: Option<bool>,
+    /// Upstreams for this group's queries instead of the service's own.
+    pub upstreams: Option<Vec<RawUpstream>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawBlockMode {
+    Nxdomain,
+    Null,
+    Refused,
+    Address,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueryLog {
+    /// Record queries at all.
+    pub enabled: Option<bool>,
+    /// The SQLite file; "" keeps the log in memory only.
+    pub path: Option<PathBuf>,
+    /// Days of history kept; 0 keeps it until the size cap.
+    pub retention_days: Option<u32>,
+    /// Cap of the database file, in MiB.
+    pub max_size_mb: Option<Spanned<u64>>,
+    /// Queries kept in memory for live viewing.
+    pub memory_entries: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -266,23 +266,11 @@ fn render_stats(body: &Value) -> String {
 
 /// "90s", "2m", "1h" or plain seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, ""), |at| text.split_at(at));
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("expected a duration such as 90s, 2m or 1h, found \"{text}\""))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        _ => return Err(format!("unknown unit \"{unit}\": use s, m or h")),
-    };
-    if seconds == 0 {
+    let duration = router::duration::parse(text)?;
+    if duration.is_zero() {
         return Err("a confirmation window of 0 would roll back at once".into());
     }
-    Ok(Duration::from_secs(seconds))
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -297,5 +285,6 @@ mod tests {
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("2 weeks").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
     }
 }

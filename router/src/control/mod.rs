@@ -4,7 +4,9 @@
 //! `GET /v1/status` returns [`crate::daemon::Status`];
 //! `POST /v1/reload` re-reads the configuration;
 //! `GET /v1/policy`, `POST /v1/policy/check`, `POST /v1/policy/apply`,
-//! `POST /v1/policy/confirm` and `GET /v1/policy/stats` drive the firewall.
+//! `POST /v1/policy/confirm` and `GET /v1/policy/stats` drive the firewall;
+//! `POST /v1/dns/why`, `/v1/dns/log`, `/v1/dns/top`, `/v1/dns/refresh` and
+//! `GET /v1/dns/lists` cover filtering and the query log.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ use tokio::net::UnixListener;
 use tracing::warn;
 
 use crate::daemon::Shared;
+
+mod dns;
 
 /// Binds the control socket, replacing a stale socket file but refusing to
 /// steal one that a running daemon still answers on.
@@ -57,6 +61,11 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
         .route("/v1/policy/apply", post(policy_apply))
         .route("/v1/policy/confirm", post(policy_confirm))
         .route("/v1/policy/stats", get(policy_stats))
+        .route("/v1/dns/why", post(dns::why))
+        .route("/v1/dns/log", post(dns::log))
+        .route("/v1/dns/top", post(dns::top))
+        .route("/v1/dns/lists", get(dns::lists))
+        .route("/v1/dns/refresh", post(dns::refresh))
         .with_state(shared);
     if let Err(error) = axum::serve(listener, app).await {
         warn!(%error, "control API stopped");
