@@ -40,6 +40,9 @@ pub struct Filtering {
     /// One build at a time: two refreshes finishing together build once
     /// each, in turn, and the last one wins with everything in it.
     building: tokio::sync::Mutex<()>,
+    /// One round of refreshes at a time, so `routerctl dns refresh` reports
+    /// what it did, not what the refresher did a moment before.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -159,8 +162,9 @@ impl Filtering {
                 blocked_by_group: BTreeMap::new(),
             }),
             building: tokio::sync::Mutex::new(()),
+            refreshing: tokio::sync::Mutex::new(()),
         });
-        filtering.refresh_due(true).await;
+        filtering.refresh(Which::Files).await;
         filtering.rebuild().await;
         filtering
     }
@@ -238,9 +242,9 @@ impl Filtering {
         state.build_ms = build_ms;
     }
 
-    /// Refreshes the lists that are due (all of them with `all`); returns
-    /// true when a stored copy changed.
-    async fn refresh_due(&self, all: bool) -> bool {
+    /// Refreshes some lists; returns each one's outcome.
+    async fn refresh(&self, which: Which) -> BTreeMap<String, RefreshOutcome> {
+        let _refreshing = self.refreshing.lock().await;
         let (due, store) = {
             let state = self.lock();
             let now = Instant::now();
@@ -248,18 +252,19 @@ impl Filtering {
                 .config
                 .lists
                 .iter()
-                .filter(|l| {
-                    all && matches!(l.source.location, Location::File(_))
-                        || state
-                            .next_due
-                            .get(&l.source.name)
-                            .is_none_or(|at| *at <= now)
+                .filter(|l| match which {
+                    Which::All => true,
+                    Which::Files => matches!(l.source.location, Location::File(_)),
+                    Which::Due => state
+                        .next_due
+                        .get(&l.source.name)
+                        .is_none_or(|at| *at <= now),
                 })
                 .cloned()
                 .collect();
             (due, Arc::clone(&state.store))
         };
-        let mut changed = false;
+        let mut outcomes = BTreeMap::new();
         for list in due {
             let outcome = store.refresh(&list.source).await;
             let next = match &outcome {
@@ -270,13 +275,9 @@ impl Filtering {
                 }
                 _ => list.refresh,
             };
-            match &outcome {
-                RefreshOutcome::Updated { .. } => {
-                    changed = true;
-                    info!(list = %list.source.name, %outcome, "filter list refreshed");
-                }
-                // The store has said why, with the list and its source.
-                RefreshOutcome::Kept { .. } | RefreshOutcome::Unchanged => {}
+            // A refusal was logged by the store, with the list and source.
+            if let RefreshOutcome::Updated { .. } = &outcome {
+                info!(list = %list.source.name, %outcome, "filter list refreshed");
             }
             let mut state = self.lock();
             state
@@ -285,28 +286,21 @@ impl Filtering {
             state
                 .last_outcome
                 .insert(list.source.name.clone(), outcome.to_string());
+            outcomes.insert(list.source.name.clone(), outcome);
         }
-        changed
+        outcomes
     }
 
     /// Refreshes every list now (`routerctl dns refresh`), rebuilding when
     /// one changed; returns each list's outcome.
     pub async fn refresh_now(&self) -> BTreeMap<String, String> {
-        {
-            let mut state = self.lock();
-            let now = Instant::now();
-            for due in state.next_due.values_mut() {
-                *due = now;
-            }
-        }
-        if self.refresh_due(false).await {
+        let outcomes = self.refresh(Which::All).await;
+        if outcomes.values().any(is_update) {
             self.rebuild().await;
         }
-        let state = self.lock();
-        state
-            .last_outcome
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+        outcomes
+            .into_iter()
+            .map(|(name, outcome)| (name, outcome.to_string()))
             .collect()
     }
 
@@ -317,7 +311,7 @@ impl Filtering {
             let mut tick = tokio::time::interval(TICK);
             loop {
                 tick.tick().await;
-                if filtering.refresh_due(false).await {
+                if filtering.refresh(Which::Due).await.values().any(is_update) {
                     filtering.rebuild().await;
                 }
             }
@@ -469,6 +463,20 @@ impl Filtering {
             safe_search,
         })
     }
+}
+
+/// Which lists a round of refreshes covers.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    All,
+    /// Local files only: they cost nothing, so a start reads them at once.
+    Files,
+    /// Those whose refresh interval has run out.
+    Due,
+}
+
+fn is_update(outcome: &RefreshOutcome) -> bool {
+    matches!(outcome, RefreshOutcome::Updated { .. })
 }
 
 /// How long until a list fetched at `fetched_at_ms` is due again.

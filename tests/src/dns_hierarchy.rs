@@ -314,15 +314,68 @@ impl DnsHierarchy {
 /// NSD in the foreground, no chroot, no user switch, every state file in
 /// the server's own directory so several instances never share one.
 fn write_nsd_conf(dir: &Path, server: Server, host: &Host) -> Result<PathBuf> {
-    let sdir = dir.join(format!("nsd-{}", server.name()));
+    let addrs = [IpAddr::V4(host.v4), IpAddr::V6(host.v6)];
+    nsd_conf(dir, server.name(), &addrs, server.zones())
+}
+
+/// Starts an NSD on `host` (all its addresses) serving `zones` given as
+/// (origin, zone-file text), written under `dir`; waits until the first
+/// zone answers authoritatively. For tests that need an upstream of their
+/// own outside the hierarchy.
+pub fn serve_zones(host: &Host, dir: &Path, label: &str, zones: &[(&str, &str)]) -> Result<Daemon> {
+    std::fs::create_dir_all(dir)?;
+    let mut files = Vec::new();
+    for (origin, text) in zones {
+        let file = format!(
+            "{label}-{}zone",
+            origin.trim_end_matches('.').replace('.', "_") + "."
+        );
+        std::fs::write(dir.join(&file), text)?;
+        files.push((*origin, file));
+    }
+    let mut addrs = vec![IpAddr::V4(host.v4)];
+    if !host.v6.is_unspecified() {
+        addrs.push(IpAddr::V6(host.v6));
+    }
+    let refs: Vec<(&str, &str)> = files.iter().map(|(o, f)| (*o, f.as_str())).collect();
+    let conf = nsd_conf(dir, label, &addrs, &refs)?;
+    let mut daemon = host.spawn(
+        &format!("nsd-{label}"),
+        "nsd",
+        &["-d", "-c", &conf.to_string_lossy()],
+    )?;
+    daemon.set_tail_lines(5);
+    let (origin, _) = zones.first().context("no zones to serve")?;
+    let query = Query::new(origin, "SOA").norecurse().timeout(1);
+    let addr = IpAddr::V4(host.v4);
+    let served = crate::wait_until(Duration::from_secs(10), &format!("nsd {label}"), || {
+        host.dig(addr, &query).ok().filter(|r| r.aa())
+    });
+    if let Err(e) = served {
+        bail!("{e}; nsd log:\n{}", daemon.log_tail(20));
+    }
+    Ok(daemon)
+}
+
+/// Writes `<dir>/nsd-<label>/nsd.conf` for an NSD serving `zones`
+/// (origin, file name relative to `dir`) on `addrs`, port 53, unprivileged
+/// and unchrooted. Returns the file's path.
+pub fn nsd_conf(
+    dir: &Path,
+    label: &str,
+    addrs: &[IpAddr],
+    zones: &[(&str, &str)],
+) -> Result<PathBuf> {
+    let sdir = dir.join(format!("nsd-{label}"));
     std::fs::create_dir_all(&sdir)?;
     let s = sdir.display();
-    let zones = dir.display();
-    let mut conf = format!(
-        "server:
-    ip-address: {v4}
-    ip-address: {v6}
-    port: 53
+    let mut conf = String::from("server:\n");
+    for addr in addrs {
+        let _ = writeln!(conf, "    ip-address: {addr}");
+    }
+    let _ = write!(
+        conf,
+        "    port: 53
     username: \"\"
     chroot: \"\"
     zonesdir: \"{zones}\"
@@ -339,10 +392,9 @@ fn write_nsd_conf(dir: &Path, server: Server, host: &Host) -> Result<PathBuf> {
 remote-control:
     control-enable: no
 ",
-        v4 = host.v4,
-        v6 = host.v6,
+        zones = dir.display(),
     );
-    for (origin, file) in server.zones() {
+    for (origin, file) in zones {
         let _ = write!(
             conf,
             "zone:\n    name: \"{origin}\"\n    zonefile: \"{file}\"\n"

@@ -182,6 +182,10 @@ pub struct RouterdConfig {
     pub policies_dir: Option<PathBuf>,
     /// `RUST_LOG` for the daemon.
     pub rust_log: String,
+    /// More TOML, appended as written (`[dns.filter]`, `[dns.query_log]`).
+    /// Without a `[dns.query_log]` of its own, the log goes next to the
+    /// control socket, never to the system's state directory.
+    pub extra_toml: String,
 }
 
 impl RouterdConfig {
@@ -215,6 +219,7 @@ impl RouterdConfig {
             metrics_listen: None,
             policies_dir: None,
             rust_log: std::env::var("E2E_RUST_LOG").unwrap_or_else(|_| DEFAULT_LOG.to_string()),
+            extra_toml: String::new(),
         }
     }
 
@@ -316,6 +321,24 @@ impl RouterdConfig {
         if let Some(dir) = &self.policies_dir {
             let _ = writeln!(t, "\n[policies]\ndir = {}", quote(&dir.to_string_lossy()));
         }
+        if !self.extra_toml.contains("[dns.query_log]") {
+            let log = control_socket.with_extension("querylog.sqlite");
+            let _ = writeln!(
+                t,
+                "\n[dns.query_log]\npath = {}",
+                quote(&log.to_string_lossy())
+            );
+        }
+        if !self.extra_toml.contains("[dns.filter]") {
+            let lists = control_socket.with_extension("lists");
+            let _ = writeln!(
+                t,
+                "\n[dns.filter]\nlists_dir = {}",
+                quote(&lists.to_string_lossy())
+            );
+        }
+        t.push('\n');
+        t.push_str(&self.extra_toml);
         t
     }
 

@@ -43,13 +43,70 @@
 //! private (RFC 1918, ULA, CGNAT) and no namespace has a link to the root
 //! namespace, so no packet leaves the machine.
 
+use std::net::SocketAddr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use crate::netns::ip;
-use crate::{Host, Lab};
+use crate::routerd::Upstream;
+use crate::{Host, Lab, RouterdConfig};
+
+/// routerd's config for the zones lab: DNS on every address of the router
+/// (whatever routerd adds), clients of every zone allowed, forwarding to a
+/// closed port (callers that need an upstream replace it), and
+/// `policies_dir` as the policy directory.
+pub fn routerd_config(policies_dir: PathBuf) -> RouterdConfig {
+    RouterdConfig {
+        // IPv4 first: the readiness probe asks the first address.
+        listen: vec![
+            SocketAddr::from(([0, 0, 0, 0], 53)),
+            SocketAddr::from(([0u16; 8], 53)),
+        ],
+        allow: [
+            "127.0.0.0/8",
+            "::1/128",
+            "192.168.0.0/16",
+            "fd00::/8",
+            "100.64.0.0/10",
+        ]
+        .map(String::from)
+        .to_vec(),
+        mode: "forward".to_string(),
+        workers: 1,
+        max_udp_payload: 1232,
+        rate_limit_qps: 0,
+        rate_limit_burst: 0,
+        cache_max_entries: 1000,
+        cache_min_ttl: 0,
+        cache_max_ttl: 86400,
+        prefetch: false,
+        serve_stale: false,
+        max_stale: 0,
+        root_hints: None,
+        dnssec: false,
+        trust_anchor: None,
+        qname_minimisation: true,
+        case_randomisation: true,
+        allow_servers: Vec::new(),
+        upstreams: vec![Upstream {
+            address: SocketAddr::from(([127, 0, 0, 1], 5)),
+            protocol: "udp".to_string(),
+            tls_name: None,
+            ca_file: None,
+        }],
+        forward_zones: Vec::new(),
+        local_records: Vec::new(),
+        control_socket: None,
+        metrics_listen: None,
+        policies_dir: Some(policies_dir),
+        rust_log: std::env::var("E2E_RUST_LOG").unwrap_or_else(|_| {
+            "info,dns=debug,router=debug,routerd=debug,policies=debug".to_string()
+        }),
+        extra_toml: String::new(),
+    }
+}
 
 /// A zone of homelab.toml.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -284,6 +341,19 @@ impl ZonesLab {
             }
         }
         Ok(())
+    }
+
+    /// Copies policies/examples/homelab.toml into `<lab dir>/policies`
+    /// and returns that directory, for routerd's `[policies] dir`.
+    pub fn install_homelab_policy(&self) -> Result<PathBuf> {
+        let policies = self.dir().join("policies");
+        std::fs::create_dir_all(&policies)?;
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policies/examples/homelab.toml"
+        );
+        std::fs::copy(example, policies.join("homelab.toml"))?;
+        Ok(policies)
     }
 
     /// `ip -brief address` of the router, for failure messages.

@@ -555,13 +555,11 @@ impl FilterSet {
         // fetch them in parallel instead of one cache miss after another.
         for chunk in offsets[..labels].chunks(BATCH) {
             let mut keys = [0u64; BATCH];
-            for (key, &offset) in keys.iter_mut().zip(chunk) {
+            let mut buckets = [(0u32, 0u32); BATCH];
+            for ((key, bounds), &offset) in keys.iter_mut().zip(&mut buckets).zip(chunk) {
                 let suffix = name_wire.get(usize::from(offset)..).unwrap_or_default();
                 *key = xxh3_64_with_seed(suffix, self.seed);
-            }
-            let mut buckets = [(0u32, 0u32); BATCH];
-            for (bounds, &key) in buckets.iter_mut().zip(&keys).take(chunk.len()) {
-                *bounds = self.bucket_bounds(key);
+                *bounds = self.bucket_bounds(*key);
             }
             for ((&offset, &key), &bounds) in chunk.iter().zip(&keys).zip(&buckets) {
                 for &meta in self.metas_of(key, bounds) {

@@ -385,10 +385,24 @@ fn check_group(
         ),
         None => None,
     };
+    let mut clients = Vec::new();
+    for client in &raw.clients {
+        let text = client.get_ref().trim();
+        let net = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                checker.error_at(
+                    client,
+                    format!("client `{text}`: expected an address (192.168.40.20) or a network (192.168.40.16/28)"),
+                )
+            })?;
+        clients.push(net);
+    }
     Ok(GroupSettings {
         name,
         zones,
-        clients: raw.clients.clone(),
+        clients,
         lists,
         block_mode,
         block_ttl: raw.block_ttl.unwrap_or(defaults.block_ttl),

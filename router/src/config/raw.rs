@@ -112,9 +112,10 @@ pub struct RawGroup {
     /// Policy zones whose clients are in the group.
     #[serde(default)]
     pub zones: Vec<Spanned<String>>,
-    /// Client addresses or networks, which win over zones.
+    /// Client addresses ("192.168.40.20") or networks ("192.168.40.16/28"),
+    /// which win over zones.
     #[serde(default)]
-    pub clients: Vec<IpNet>,
+    pub clients: Vec<Spanned<String>>,
     /// Names of `[[dns.filter.lists]]`.
     #[serde(default)]
     pub lists: Vec<Spanned<String>>,

@@ -15,7 +15,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use e2e::routerd::Upstream;
 use e2e::traffic::{self, Listener, Probe, Verdict, expect_all};
 use e2e::zones_lab::{CAMERA, NAS_V4, NAS_V6, WAN_HOST, WAN_ROUTER, Zone, ZonesLab};
 use e2e::{Query, Routerd, RouterdConfig, wait_until};
@@ -84,59 +83,9 @@ fn router_v6(zone: Zone) -> IpAddr {
     IpAddr::V6(zone.router_v6().expect("a VLAN zone"))
 }
 
-/// routerd's config: DNS on every address of the router with the printer
-/// as a local record, forwarding to a closed port (nothing here needs an
-/// upstream), and homelab.toml as the policy directory.
+/// routerd's config for the zones lab, with the printer as a local record.
 fn config(policies_dir: PathBuf) -> RouterdConfig {
-    RouterdConfig {
-        // Every address, whatever routerd adds: IPv4 first (the readiness
-        // probe asks the first address), then IPv6.
-        listen: vec![
-            SocketAddr::from(([0, 0, 0, 0], 53)),
-            SocketAddr::from(([0u16; 8], 53)),
-        ],
-        allow: [
-            "127.0.0.0/8",
-            "::1/128",
-            "192.168.0.0/16",
-            "fd00::/8",
-            "100.64.0.0/10",
-        ]
-        .map(String::from)
-        .to_vec(),
-        mode: "forward".to_string(),
-        workers: 1,
-        max_udp_payload: 1232,
-        rate_limit_qps: 0,
-        rate_limit_burst: 0,
-        cache_max_entries: 1000,
-        cache_min_ttl: 0,
-        cache_max_ttl: 86400,
-        prefetch: false,
-        serve_stale: false,
-        max_stale: 0,
-        root_hints: None,
-        dnssec: false,
-        trust_anchor: None,
-        qname_minimisation: true,
-        case_randomisation: true,
-        allow_servers: Vec::new(),
-        upstreams: vec![Upstream {
-            address: SocketAddr::from(([127, 0, 0, 1], 5)),
-            protocol: "udp".to_string(),
-            tls_name: None,
-            ca_file: None,
-        }],
-        forward_zones: Vec::new(),
-        local_records: Vec::new(),
-        control_socket: None,
-        metrics_listen: None,
-        policies_dir: Some(policies_dir),
-        rust_log: std::env::var("E2E_RUST_LOG").unwrap_or_else(|_| {
-            "info,dns=debug,router=debug,routerd=debug,policies=debug".to_string()
-        }),
-    }
-    .local_record(PRINTER, "A", PRINTER_A, 300)
+    e2e::zones_lab::routerd_config(policies_dir).local_record(PRINTER, "A", PRINTER_A, 300)
 }
 
 /// The lab, routerd with a copy of homelab.toml (once `routerctl policy
@@ -145,13 +94,7 @@ fn config(policies_dir: PathBuf) -> RouterdConfig {
 /// every address of every host, and on the router TCP ssh and [`PLAIN`].
 pub(crate) fn homelab() -> Homelab {
     let lab = ZonesLab::new().unwrap();
-    let policies = lab.dir().join("policies");
-    std::fs::create_dir_all(&policies).unwrap();
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../policies/examples/homelab.toml"
-    );
-    std::fs::copy(example, policies.join("homelab.toml")).unwrap();
+    let policies = lab.install_homelab_policy().unwrap();
 
     let mut listeners = Vec::new();
     for zone in Zone::ALL {
