@@ -119,9 +119,6 @@ impl Match {
 /// Precedence classes, most decisive first.
 const CLASSES: usize = 4;
 
-/// Suffixes looked up together (a name with more labels takes more rounds).
-const BATCH: usize = 8;
-
 /// Class of a rule: important allow, important block, allow, block.
 fn class_of(action: Action, important: bool) -> u8 {
     match (important, action) {
@@ -550,39 +547,26 @@ impl FilterSet {
         }
         let mut offsets = [0u8; MAX_LABELS];
         let labels = name::label_offsets(name_wire, &mut offsets);
-        // A lookup is mostly waiting for memory: hashing every suffix and
-        // reading every bucket's bounds before scanning any lets the CPU
-        // fetch them in parallel instead of one cache miss after another.
-        for chunk in offsets[..labels].chunks(BATCH) {
-            let mut keys = [0u64; BATCH];
-            let mut buckets = [(0u32, 0u32); BATCH];
-            for ((key, bounds), &offset) in keys.iter_mut().zip(&mut buckets).zip(chunk) {
-                let suffix = name_wire.get(usize::from(offset)..).unwrap_or_default();
-                *key = xxh3_64_with_seed(suffix, self.seed);
-                *bounds = self.bucket_bounds(*key);
-            }
-            for ((&offset, &key), &bounds) in chunk.iter().zip(&keys).zip(&buckets) {
-                for &meta in self.metas_of(key, bounds) {
-                    let meta = Meta(meta);
-                    if mask.contains(meta.list()) && meta.fits(offset) {
-                        found(meta, offset);
-                    }
+        for &offset in &offsets[..labels] {
+            let Some(suffix) = name_wire.get(usize::from(offset)..) else {
+                continue;
+            };
+            let key = xxh3_64_with_seed(suffix, self.seed);
+            for &meta in self.metas_of(key) {
+                let meta = Meta(meta);
+                if mask.contains(meta.list()) && meta.fits(offset) {
+                    found(meta, offset);
                 }
             }
         }
     }
 
-    /// Where the bucket of `key` starts and ends in `keys`.
-    fn bucket_bounds(&self, key: u64) -> (u32, u32) {
+    /// The metadata of every entry with fingerprint `key`.
+    fn metas_of(&self, key: u64) -> &[u16] {
         let b = bucket(key, self.bits);
-        match (self.directory.get(b), self.directory.get(b + 1)) {
-            (Some(&start), Some(&end)) => (start, end),
-            _ => (0, 0),
-        }
-    }
-
-    /// The metadata of every entry with fingerprint `key`, in its bucket.
-    fn metas_of(&self, key: u64, (start, end): (u32, u32)) -> &[u16] {
+        let (Some(&start), Some(&end)) = (self.directory.get(b), self.directory.get(b + 1)) else {
+            return &[];
+        };
         let (start, end) = (start as usize, end as usize);
         let Some(keys) = self.keys.get(start..end) else {
             return &[];

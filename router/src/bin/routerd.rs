@@ -43,12 +43,14 @@ fn main() -> ExitCode {
                 #[allow(clippy::print_stdout)] // reason: the command's output
                 {
                     println!(
-                        "{}: valid (DNS {:?} on {} address(es), {} local record(s), {} forward zone(s))",
+                        "{}: valid (DNS {:?} on {} address(es), {} local record(s), {} forward zone(s), {} filter list(s), {} filtering group(s))",
                         cli.config.display(),
                         config.dns.mode,
                         config.dns.listen.len(),
                         config.dns.local_records.len(),
-                        config.dns.forward_zones.len()
+                        config.dns.forward_zones.len(),
+                        config.filter.lists.len(),
+                        config.dns.filter.groups.len()
                     );
                 }
                 ExitCode::SUCCESS

@@ -130,3 +130,114 @@ fn relative_paths_are_relative_to_the_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+const LISTS: &str = r#"
+[dns.filter]
+lists_dir = "/var/lib/router/lists"
+
+[[dns.filter.lists]]
+name = "ads"
+url = "https://lists.example.net/hosts.txt"
+refresh = "12h"
+
+[[dns.filter.lists]]
+name = "local"
+path = "lists/local.txt"
+exact = true
+"#;
+
+#[test]
+fn filter_lists_and_groups_are_checked_into_settings() {
+    let text = format!(
+        "{LISTS}
+[[dns.filter.groups]]
+name = \"default\"
+lists = [\"ads\"]
+block_mode = \"nxdomain\"
+block_ttl = 30
+
+[[dns.filter.groups]]
+name = \"kids\"
+clients = [\"192.168.20.31\", \"192.168.20.0/28\"]
+lists = [\"ads\", \"local\"]
+safe_search = true
+block_mode = \"address\"
+block_addresses = [\"192.168.10.1\", \"fd00:10::1\"]
+"
+    );
+    let config = parse_str(&text).unwrap();
+    let filter = &config.dns.filter;
+    assert_eq!(filter.lists.len(), 2);
+    assert!(filter.lists[1].exact);
+    assert_eq!(filter.groups.len(), 2);
+    assert_eq!(filter.groups[0].name, "default");
+    assert_eq!(filter.groups[0].block_mode, dns::settings::BlockMode::NxDomain);
+    assert_eq!(filter.groups[0].block_ttl, 30);
+    let kids = &filter.groups[1];
+    assert_eq!(kids.clients[0].to_string(), "192.168.20.31/32");
+    assert!(kids.safe_search);
+    assert!(matches!(
+        &kids.block_mode,
+        dns::settings::BlockMode::Address { v4, v6 } if v4.len() == 1 && v6.len() == 1
+    ));
+    let lists = &config.filter.lists;
+    assert_eq!(lists[0].refresh, std::time::Duration::from_secs(12 * 3600));
+    assert_eq!(
+        lists[1].source.location,
+        crate::lists::Location::File("/etc/router/lists/local.txt".into())
+    );
+}
+
+#[test]
+fn filter_mistakes_are_located_and_explained() {
+    let cases: [(&str, &str, usize); 7] = [
+        (
+            "[[dns.filter.groups]]\nname = \"kids\"\nlists = [\"adz\"]\n",
+            "did you mean `ads`",
+            3,
+        ),
+        (
+            "[[dns.filter.groups]]\nname = \"kids\"\nzones = [\"iot\"]\n",
+            "[policies] is not configured",
+            3,
+        ),
+        (
+            "[[dns.filter.groups]]\nname = \"kids\"\nblock_addresses = [\"10.0.0.1\"]\n",
+            "only apply with block_mode = \"address\"",
+            3,
+        ),
+        (
+            "[[dns.filter.groups]]\nname = \"kids\"\nblock_mode = \"address\"\n",
+            "needs block_addresses",
+            1,
+        ),
+        (
+            "[[dns.filter.groups]]\nname = \"kids\"\nclients = [\"192.168.1\"]\n",
+            "expected an address",
+            3,
+        ),
+        (
+            "[[dns.filter.lists]]\nname = \"ads\"\npath = \"x.txt\"\n",
+            "declared twice",
+            2,
+        ),
+        (
+            "[[dns.filter.lists]]\nname = \"more\"\nurl = \"ftp://x.example/l\"\n",
+            "http:// or https://",
+            3,
+        ),
+    ];
+    for (extra, expected, line) in cases {
+        let text = format!("{LISTS}\n{extra}");
+        let error = parse_str(&text).unwrap_err();
+        assert!(error.message.contains(expected), "{extra}: {error}");
+        let first = LISTS.lines().count() + 1;
+        assert_eq!(error.line, first + line, "{extra}: {error}");
+    }
+    let error = parse_str("[dns.filter]\nrefresh = \"5s\"\n").unwrap_err();
+    assert!(error.message.contains("shorter than"), "{error}");
+    let error = parse_str("[dns.filter]\nrefresh = \"soon\"\n").unwrap_err();
+    assert!(error.message.contains("expected a duration"), "{error}");
+    let error = parse_str("[[dns.filter.lists]]\nname = \"a b\"\npath = \"x\"\n").unwrap_err();
+    assert!(error.message.contains("letters, digits"), "{error}");
+}
