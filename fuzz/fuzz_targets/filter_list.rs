@@ -33,7 +33,12 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(summary.rules, emitted);
     assert!(summary.malformed <= summary.lines);
     assert!(summary.samples.len() <= 5);
-    assert!(summary.samples.iter().all(|s| s.text.chars().count() <= 100));
+    assert!(
+        summary
+            .samples
+            .iter()
+            .all(|s| s.text.chars().count() <= 100)
+    );
 
     if let Some((line, action, important, (text, scope))) = &first {
         let pattern = match scope {
@@ -49,7 +54,10 @@ fuzz_target!(|data: &[u8]| {
     builder
         .add_list("fuzz exact", data, ParseOptions { exact: true })
         .expect("two lists");
-    let set = builder.build(&[ListMask::default().with(0), ListMask::default().with(0).with(1)]);
+    let set = builder.build(&[
+        ListMask::default().with(0),
+        ListMask::default().with(0).with(1),
+    ]);
     let mut buf = [0u8; 256];
     for (name, scope) in &rules {
         let queried = match scope {

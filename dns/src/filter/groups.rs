@@ -48,26 +48,74 @@ pub struct ListLoad {
     pub error: Option<String>,
 }
 
-/// Client networks to groups and zones, most specific network first.
+/// Networks as (network, mask) integers, most specific first, so that
+/// the first match is the longest prefix and a test is one AND.
+#[derive(Debug, Clone, Default)]
+struct NetTable<T> {
+    v4: Vec<(u32, u32, T)>,
+    v6: Vec<(u128, u128, T)>,
+}
+
+impl<T: Copy> NetTable<T> {
+    fn new(mut nets: Vec<(IpNet, T)>) -> Self {
+        nets.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
+        let mut table = NetTable {
+            v4: Vec::new(),
+            v6: Vec::new(),
+        };
+        for (net, value) in nets {
+            match net {
+                IpNet::V4(n) => {
+                    table
+                        .v4
+                        .push((u32::from(n.network()), u32::from(n.netmask()), value))
+                }
+                IpNet::V6(n) => {
+                    table
+                        .v6
+                        .push((u128::from(n.network()), u128::from(n.netmask()), value))
+                }
+            }
+        }
+        table
+    }
+
+    fn find(&self, ip: IpAddr) -> Option<T> {
+        match ip {
+            IpAddr::V4(ip) => {
+                let ip = u32::from(ip);
+                self.v4
+                    .iter()
+                    .find(|(net, mask, _)| ip & mask == *net)
+                    .map(|(_, _, v)| *v)
+            }
+            IpAddr::V6(ip) => {
+                let ip = u128::from(ip);
+                self.v6
+                    .iter()
+                    .find(|(net, mask, _)| ip & mask == *net)
+                    .map(|(_, _, v)| *v)
+            }
+        }
+    }
+}
+
+/// Client networks to groups and zones.
 #[derive(Debug, Clone, Default)]
 struct ClientMap {
     /// Addresses and networks named by a group.
-    explicit: Vec<(IpNet, u8)>,
+    explicit: NetTable<u8>,
     /// Zone networks with their zone index.
-    zones: Vec<(IpNet, u16)>,
+    zones: NetTable<u16>,
     /// Zone index to group.
     zone_group: Vec<u8>,
 }
 
 impl ClientMap {
     fn classify(&self, ip: IpAddr) -> Client {
-        let zone = self
-            .zones
-            .iter()
-            .find(|(net, _)| net.contains(&ip))
-            .map_or(NO_ZONE, |(_, zone)| *zone);
-        let group = match self.explicit.iter().find(|(net, _)| net.contains(&ip)) {
-            Some((_, group)) => *group,
+        let zone = self.zones.find(ip).unwrap_or(NO_ZONE);
+        let group = match self.explicit.find(ip) {
+            Some(group) => group,
             None => self.zone_group.get(usize::from(zone)).copied().unwrap_or(0),
         };
         Client { zone, group }
@@ -128,27 +176,26 @@ impl Filter {
         }
         let mut groups = Vec::new();
         let mut masks = Vec::new();
-        let mut clients = ClientMap::default();
         let zones: Vec<String> = filter.zones.iter().map(|z| z.name.clone()).collect();
-        clients.zone_group = vec![0; zones.len()];
+        let mut zone_group = vec![0; zones.len()];
+        let mut explicit = Vec::new();
         for (index, group) in filter.groups.iter().enumerate().take(MAX_GROUPS) {
             let Ok(id) = u8::try_from(index) else {
                 break;
             };
             let mut mask = ListMask::default();
             for name in &group.lists {
-                if let Some(i) = filter.lists.iter().position(|l| &l.name == name) {
-                    mask.0[i / 64] |= 1 << (i % 64);
+                let index = filter.lists.iter().position(|l| &l.name == name);
+                if let Some(index) = index.and_then(|i| u8::try_from(i).ok()) {
+                    mask.insert(index);
                 }
             }
             for zone in &group.zones {
                 if let Some(z) = zones.iter().position(|n| n == zone) {
-                    clients.zone_group[z] = id;
+                    zone_group[z] = id;
                 }
             }
-            clients
-                .explicit
-                .extend(group.clients.iter().map(|net| (*net, id)));
+            explicit.extend(group.clients.iter().map(|net| (*net, id)));
             groups.push(Group {
                 name: group.name.clone(),
                 block_mode: group.block_mode.clone(),
@@ -172,21 +219,18 @@ impl Filter {
             });
             masks.push(ListMask::default());
         }
+        let mut zone_nets = Vec::new();
         for (index, zone) in filter.zones.iter().enumerate() {
             let Ok(index) = u16::try_from(index) else {
                 break;
             };
-            clients
-                .zones
-                .extend(zone.networks.iter().map(|net| (*net, index)));
+            zone_nets.extend(zone.networks.iter().map(|net| (*net, index)));
         }
-        // Longest prefix first, so the first hit is the most specific.
-        clients
-            .explicit
-            .sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
-        clients
-            .zones
-            .sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
+        let clients = ClientMap {
+            explicit: NetTable::new(explicit),
+            zones: NetTable::new(zone_nets),
+            zone_group,
+        };
         let filter = Filter {
             set: builder.build(&masks),
             groups,

@@ -1,5 +1,20 @@
 //! Parsing blocklists and allowlists: hosts files, plain domain lists, the
 //! AdBlock-style subset DNS lists use, and `/regex/` rules.
+//!
+//! The format is recognised per line, so mixed lists work:
+//!
+//! ```text
+//!  0.0.0.0 a.com b.com     hosts (any address): each name, Subtree
+//!  a.com                   plain: Subtree
+//!  ||a.com^   |a.com^      AdBlock: Subtree, Exact (`^`, `^|` optional)
+//!  *.a.com    ||*.a.com^   Subdomains
+//!  @@||a.com^              exception (Allow)
+//!  ||a.com^$important      beats exceptions; any other modifier: malformed
+//!  /^ads?\./   @@/x/$important   regex on the dotted name
+//!  # !  [Adblock Plus 2.0]  comments, as is ` #...` after hosts/plain text
+//! ```
+//!
+//! With [`ParseOptions::exact`], Subtree rules become Exact.
 
 use std::io::{self, BufRead, Read};
 
@@ -553,6 +568,7 @@ mod tests {
         assert_eq!(rule("||pipe.example^|").text, "pipe.example");
         assert_eq!(rule("||zip^").text, "zip");
         assert_eq!(rule("||UPPER.Example.^").text, "upper.example");
+        assert_eq!(rule("||Bücher.example^").text, "xn--bcher-kva.example");
         assert_eq!(rule("unanchored.example^").domain, SUBTREE);
         let r = rule("||imp.example^$important");
         assert_eq!((r.action, r.important), (Action::Block, true));

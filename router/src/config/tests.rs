@@ -171,7 +171,10 @@ block_addresses = [\"192.168.10.1\", \"fd00:10::1\"]
     assert!(filter.lists[1].exact);
     assert_eq!(filter.groups.len(), 2);
     assert_eq!(filter.groups[0].name, "default");
-    assert_eq!(filter.groups[0].block_mode, dns::settings::BlockMode::NxDomain);
+    assert_eq!(
+        filter.groups[0].block_mode,
+        dns::settings::BlockMode::NxDomain
+    );
     assert_eq!(filter.groups[0].block_ttl, 30);
     let kids = &filter.groups[1];
     assert_eq!(kids.clients[0].to_string(), "192.168.20.31/32");

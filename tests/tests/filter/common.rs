@@ -79,7 +79,9 @@ pub const STRICT_LIST: &str = "||tracker.filter.test^
 
 /// Groups: default (ads + allow, null answers), strict for iot (everything,
 /// NXDOMAIN), family for trusted (ads, safe search, its own block
-/// address), and the camera on its own with no lists.
+/// address, and its own upstream: the NSD on the servers host, whose
+/// answers are in 10.98/16 where the main upstream's are in 10.99/16), and
+/// the camera on its own with no lists.
 pub const GROUPS: &str = r#"
 [[dns.filter.groups]]
 name = "default"
@@ -99,6 +101,7 @@ lists = ["ads"]
 safe_search = true
 block_mode = "address"
 block_addresses = ["192.168.20.1"]
+upstreams = [{ address = "192.168.50.10:53" }]
 
 [[dns.filter.groups]]
 name = "cameras"
@@ -110,6 +113,7 @@ pub struct FilterLab {
     pub routerd: Routerd,
     pub config: RouterdConfig,
     pub _upstream: Daemon,
+    pub _family_upstream: Daemon,
     pub lists: PathBuf,
     pub lab: ZonesLab,
 }
@@ -168,6 +172,16 @@ pub fn filter_lab(groups: &str, extra_filter: &str, extra: &str) -> FilterLab {
         &[(ZONE, FILTER_ZONE), ("google.com.", GOOGLE_ZONE)],
     )
     .unwrap();
+    let family_upstream = serve_zones(
+        lab.host(Zone::Servers),
+        &lab.dir().join("family-upstream"),
+        "family",
+        &[
+            (ZONE, &family(FILTER_ZONE)),
+            ("google.com.", &family(GOOGLE_ZONE)),
+        ],
+    )
+    .unwrap();
     let lists = lab.dir().join("lists");
     std::fs::create_dir_all(&lists).unwrap();
     for (name, text) in [
@@ -185,6 +199,7 @@ pub fn filter_lab(groups: &str, extra_filter: &str, extra: &str) -> FilterLab {
         routerd,
         config,
         _upstream: upstream,
+        _family_upstream: family_upstream,
         lists,
         lab,
     }
@@ -207,6 +222,11 @@ fn start_routerd(lab: &ZonesLab, config: &RouterdConfig) -> Routerd {
         panic!("{e:#}\n{}", lab.router_addresses());
     }
     routerd
+}
+
+/// What the family group's upstream says where the main one says `text`.
+pub fn family(text: &str) -> String {
+    text.replace("10.99.", "10.98.")
 }
 
 /// The router's address on a zone.
