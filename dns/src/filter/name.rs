@@ -26,8 +26,9 @@ const HOSTS_BOILERPLATE: [&str; 12] = [
     "0.0.0.0",
 ];
 
-/// True for the names of [`HOSTS_BOILERPLATE`], in any case, with or
-/// without a trailing dot.
+/// True for the loopback and multicast names hosts files carry for the
+/// system (`localhost`, `ip6-allnodes`, ...), in any case, with or without
+/// a trailing dot.
 pub fn is_hosts_boilerplate(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     HOSTS_BOILERPLATE
