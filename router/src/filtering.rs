@@ -218,7 +218,9 @@ impl Filtering {
             Filter::build(&settings, |list| {
                 let path = store.current(&list.name)?;
                 let file = File::open(path).ok()?;
-                Some(Box::new(BufReader::with_capacity(1 << 16, file)) as Box<dyn BufRead>)
+                let size = file.metadata().map_or(0, |m| m.len());
+                let reader = BufReader::with_capacity(1 << 16, file);
+                Some((Box::new(reader) as Box<dyn BufRead>, size))
             })
         })
         .await;
