@@ -1,5 +1,13 @@
-//! What the benchmark drivers (`load`, `policy`) share: stopping cleanly
-//! on Ctrl-C, waiting for a child with a deadline, and naming the machine.
+//! What the benchmark drivers (`load`, `policy`, `blocklist`) share:
+//! stopping cleanly on Ctrl-C, waiting for a child with a deadline, naming
+//! the machine, and for the DNS load benchmarks the dnsperf runs
+//! ([`dnsperf`]), the cache-hot query set ([`names`]), dnsmasq's command
+//! line ([`dnsmasq`]) and the tables ([`table`]).
+
+pub mod dnsmasq;
+pub mod dnsperf;
+pub mod names;
+pub mod table;
 
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};

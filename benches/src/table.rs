@@ -127,7 +127,10 @@ mod tests {
     #[test]
     fn tables_align_and_convert() {
         let rows = vec![vec!["a".to_string(), "1".to_string()]];
-        assert_eq!(text_table(&["x", "value"], &rows), "x  value\n--------\na      1\n");
+        assert_eq!(
+            text_table(&["x", "value"], &rows),
+            "x  value\n--------\na      1\n"
+        );
         assert_eq!(
             markdown_table(&["x", "value"], &rows),
             "| x | value |\n|---|---:|\n| a | 1 |\n"

@@ -98,6 +98,27 @@ impl Unbound {
         dns: &DnsHierarchy,
         options: &UnboundOptions,
     ) -> Result<Unbound> {
+        let Unbound { mut daemon, addr } = Unbound::spawn_with(host, dns, options)?;
+        let probe = Query::new("lab.", "SOA").timeout(1);
+        let ready = crate::wait_until(Duration::from_secs(10), "unbound", || {
+            host.dig(addr, &probe).ok()
+        });
+        if let Err(e) = ready {
+            daemon.check_running()?;
+            bail!("{e}; unbound log:\n{}", daemon.log_tail(20));
+        }
+        Ok(Unbound { daemon, addr })
+    }
+
+    /// Like [`Unbound::start_with`], without waiting until it answers: for
+    /// benchmarks that time the start themselves, from the outside (a
+    /// large `local-zone` include can take longer to load than that wait
+    /// allows).
+    pub fn spawn_with(
+        host: &Host,
+        dns: &DnsHierarchy,
+        options: &UnboundOptions,
+    ) -> Result<Unbound> {
         let dir = dns.dir.join(format!("unbound-{}", host.name));
         std::fs::create_dir_all(&dir)?;
         let conf = format!(
@@ -140,17 +161,11 @@ stub-zone:
         let path = dir.join("unbound.conf");
         std::fs::write(&path, conf)?;
         let path = path.to_string_lossy().into_owned();
-        let mut daemon = host.spawn("unbound", "unbound", &["-d", "-c", &path])?;
-        let addr = IpAddr::V4(host.v4);
-        let probe = Query::new("lab.", "SOA").timeout(1);
-        let ready = crate::wait_until(Duration::from_secs(10), "unbound", || {
-            host.dig(addr, &probe).ok()
-        });
-        if let Err(e) = ready {
-            daemon.check_running()?;
-            bail!("{e}; unbound log:\n{}", daemon.log_tail(20));
-        }
-        Ok(Unbound { daemon, addr })
+        let daemon = host.spawn("unbound", "unbound", &["-d", "-c", &path])?;
+        Ok(Unbound {
+            daemon,
+            addr: IpAddr::V4(host.v4),
+        })
     }
 
     /// Where it listens.

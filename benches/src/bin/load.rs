@@ -12,37 +12,22 @@
 
 #![allow(clippy::print_stdout)] // reason: printing the results table is this binary's job
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use benches::{STOP, check_stop, cpu_model, wait_with_deadline, watch_signals};
+use benches::dnsperf::{LoadShape, Measured};
+use benches::names::{BENCH_TTL, BENCH_ZONE, BenchName, bench_names, query_file, zone_records};
+use benches::table::{cores, first_line_of, markdown_table, median, num, ratio, text_table};
+use benches::{STOP, check_stop, cpu_model, watch_signals};
 use clap::Parser;
 use e2e::unbound::{Unbound, UnboundOptions};
 use e2e::{DnsHierarchy, Host, Lab, Query, RouterdConfig, addr};
-
-/// The zone the benchmark names are added to (unsigned, so names can be
-/// appended; the path to it is still validated: `lab.` is signed and
-/// proves plain.lab insecure).
-const BENCH_ZONE: &str = "plain.lab.";
-/// TTL of the benchmark names: far longer than any run, so every round is
-/// answered from the cache.
-const BENCH_TTL: u32 = 86_400;
-/// Largest query rate we ever let dnsperf reach, per second of run time;
-/// with `-n` it bounds the number of queries a round can send.
-const MAX_QPS: u64 = 500_000;
-/// Extra time given to a dnsperf run beyond `-l` before it is killed.
-const WATCHDOG_SLACK: Duration = Duration::from_secs(20);
-/// Latency histogram resolution: 1 µs buckets up to this many µs; slower
-/// answers land in the last bucket.
-const HISTOGRAM_US: usize = 1_000_000;
 
 /// Load comparison of routerd with Unbound in the namespace lab.
 #[derive(Debug, Parser)]
@@ -77,6 +62,10 @@ struct Args {
     /// Also write the summary table as markdown to this file.
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
+    /// Keep routerd's query log on (its default), recording every query
+    /// to SQLite; off otherwise, as Unbound and dnsmasq log nothing here.
+    #[arg(long)]
+    query_log: bool,
     /// After the measured rounds, run one more round per server under
     /// `perf record -g` and write DIR/routerd.perf.data and
     /// DIR/unbound.perf.data (not counted in the table).
@@ -133,316 +122,20 @@ struct Subject {
     pid: u32,
 }
 
-/// One benchmark name and the data it must resolve to.
-#[derive(Debug, Clone)]
-struct BenchName {
-    name: String,
-    a: Ipv4Addr,
-    aaaa: Ipv6Addr,
-}
-
-/// The benchmark's names: `b00000.plain.lab` ... with one A and one AAAA
-/// each. The addresses are data only (192.0.2.0/24-style documentation
-/// ranges would be too small): nothing ever sends a packet to them.
-fn bench_names(count: u32) -> Vec<BenchName> {
-    (0..count)
-        .map(|i| {
-            let [_, _, hi, lo] = i.to_be_bytes();
-            BenchName {
-                name: format!("b{i:05}.{}", BENCH_ZONE.trim_end_matches('.')),
-                a: Ipv4Addr::new(10, 200, hi, lo),
-                aaaa: Ipv6Addr::new(0xfd60, 0, 0, 0, 0, 0, u16::from(hi), u16::from(lo)),
-            }
-        })
-        .collect()
-}
-
-/// Zone-file lines for [`bench_names`].
-fn zone_records(names: &[BenchName]) -> String {
-    let mut text = String::new();
-    for n in names {
-        let _ = writeln!(text, "{}. {BENCH_TTL} IN A {}", n.name, n.a);
-        let _ = writeln!(text, "{}. {BENCH_TTL} IN AAAA {}", n.name, n.aaaa);
-    }
-    text
-}
-
-/// The dnsperf data file: every name for A then AAAA, plus a signed name
-/// (validated, AD) so the secure path is part of the mix.
-fn query_file(names: &[BenchName]) -> String {
-    let mut text = String::new();
-    for n in names {
-        let _ = writeln!(text, "{} A\n{} AAAA", n.name, n.name);
-    }
-    text.push_str("www.secure.lab A\nwww.secure.lab AAAA\n");
-    text
-}
-
-/// What dnsperf reported for one run, plus the latency histogram built
-/// from its verbose lines.
-#[derive(Debug, Default, Clone)]
-struct DnsperfReport {
-    sent: u64,
-    completed: u64,
-    lost: u64,
-    /// Response codes as dnsperf counts them.
-    rcodes: BTreeMap<String, u64>,
-    run_time_s: f64,
-    qps: f64,
-    avg_latency_s: f64,
-    response_size: Option<u64>,
-    /// Percentiles from the verbose lines (seconds), if collected.
-    p50_s: Option<f64>,
-    p99_s: Option<f64>,
-    /// Verbose lines seen (a cross-check of `completed`).
-    latency_samples: u64,
-}
-
-impl DnsperfReport {
-    fn noerror(&self) -> u64 {
-        self.rcodes.get("NOERROR").copied().unwrap_or(0)
-    }
-}
-
-/// Parses dnsperf's statistics block (the lines after "Statistics:").
-fn parse_summary(text: &str, report: &mut DnsperfReport) -> Result<()> {
-    let first_number = |s: &str| -> Option<f64> {
-        s.split_whitespace()
-            .next()
-            .and_then(|w| w.trim_end_matches(',').parse().ok())
-    };
-    let mut seen_sent = false;
-    for line in text.lines() {
-        let line = line.trim();
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match key {
-            "Queries sent" => {
-                report.sent = first_number(value).context("Queries sent")? as u64;
-                seen_sent = true;
-            }
-            "Queries completed" => {
-                report.completed = first_number(value).context("Queries completed")? as u64;
-            }
-            "Queries lost" => report.lost = first_number(value).context("Queries lost")? as u64,
-            "Response codes" => {
-                // "NOERROR 1000 (100.00%), SERVFAIL 2 (0.00%)"
-                for part in value.split(',') {
-                    let mut words = part.split_whitespace();
-                    if let (Some(code), Some(count)) = (words.next(), words.next())
-                        && let Ok(count) = count.parse::<u64>()
-                    {
-                        report.rcodes.insert(code.to_string(), count);
-                    }
-                }
-            }
-            "Average packet size" => {
-                // "request 56, response 72"
-                report.response_size = value
-                    .split_once("response")
-                    .and_then(|(_, r)| r.trim().parse().ok());
-            }
-            "Run time (s)" => report.run_time_s = first_number(value).context("Run time")?,
-            "Queries per second" => report.qps = first_number(value).context("QPS")?,
-            "Average Latency (s)" => {
-                report.avg_latency_s = first_number(value).context("Average Latency")?;
-            }
-            _ => {}
-        }
-    }
-    ensure!(seen_sent, "no statistics in dnsperf's output");
-    Ok(())
-}
-
-/// Reads dnsperf's stdout: verbose lines ("> NOERROR name A 0.000123")
-/// into a histogram, then the statistics block.
-fn parse_dnsperf_output(path: &Path) -> Result<DnsperfReport> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut histogram = vec![0u64; HISTOGRAM_US + 1];
-    let mut samples = 0u64;
-    let mut summary = String::new();
-    let mut in_summary = false;
-    for line in BufReader::with_capacity(1 << 20, file).lines() {
-        let line = line?;
-        if let Some(rest) = line.strip_prefix("> ") {
-            let mut words = rest.split_whitespace();
-            let rcode = words.next().unwrap_or("");
-            if rcode == "T" || rcode == "I" {
-                continue;
-            }
-            if let Some(latency) = words.last().and_then(|w| w.parse::<f64>().ok()) {
-                let us = (latency * 1e6).round().max(0.0) as usize;
-                if let Some(bucket) = histogram.get_mut(us.min(HISTOGRAM_US)) {
-                    *bucket += 1;
-                }
-                samples += 1;
-            }
-            continue;
-        }
-        if line.trim() == "Statistics:" {
-            in_summary = true;
-        }
-        if in_summary {
-            summary.push_str(&line);
-            summary.push('\n');
-        }
-    }
-    let mut report = DnsperfReport::default();
-    parse_summary(&summary, &mut report)?;
-    report.latency_samples = samples;
-    if samples > 0 {
-        report.p50_s = Some(percentile(&histogram, samples, 0.50));
-        report.p99_s = Some(percentile(&histogram, samples, 0.99));
-    }
-    Ok(report)
-}
-
-/// The `q` quantile (0..1) of a 1 µs histogram, in seconds.
-fn percentile(histogram: &[u64], total: u64, q: f64) -> f64 {
-    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-    let mut seen = 0u64;
-    for (us, count) in histogram.iter().enumerate() {
-        seen += count;
-        if seen >= rank {
-            return us as f64 / 1e6;
-        }
-    }
-    HISTOGRAM_US as f64 / 1e6
-}
-
-/// Busy and total CPU time of the whole machine (all cores), from the
-/// first line of /proc/stat, in clock ticks.
-fn machine_cpu_ticks() -> Result<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat")?;
-    let line = stat.lines().next().context("empty /proc/stat")?;
-    let values: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .take(8) // user nice system idle iowait irq softirq steal
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    ensure!(values.len() == 8, "unexpected /proc/stat line {line:?}");
-    let total: u64 = values.iter().sum();
-    let idle = values[3] + values[4];
-    Ok((total - idle, total))
-}
-
-/// dnsperf's arguments for one run.
-#[derive(Debug, Clone)]
-struct LoadShape {
-    seconds: u64,
-    outstanding: u32,
-    clients: u32,
-    threads: u32,
-    edns: bool,
-    verbose: bool,
-}
-
-impl LoadShape {
-    /// The dnsperf command line as reported in the tables' header.
-    fn describe(&self) -> String {
-        format!(
-            "dnsperf -l {} -q {} -c {} -T {}{}{}",
-            self.seconds,
-            self.outstanding,
-            self.clients,
-            self.threads,
-            if self.edns { " -e" } else { "" },
-            if self.verbose { " -v" } else { "" },
-        )
-    }
-
-    fn args(&self, server: IpAddr, data: &Path, queries_in_file: u64) -> Vec<String> {
-        // -n bounds the passes over the file, hence the queries sent, even
-        // if the clock-based -l limit somehow failed.
-        let max_passes = (self.seconds * MAX_QPS).div_ceil(queries_in_file.max(1));
-        let mut args: Vec<String> = vec![
-            "-s".into(),
-            server.to_string(),
-            "-d".into(),
-            data.to_string_lossy().into_owned(),
-            "-l".into(),
-            self.seconds.to_string(),
-            "-n".into(),
-            max_passes.to_string(),
-            "-q".into(),
-            self.outstanding.to_string(),
-            "-c".into(),
-            self.clients.to_string(),
-            "-T".into(),
-            self.threads.to_string(),
-            "-t".into(),
-            "2".into(),
-            // A per-query "Query timed out" warning would flood the output.
-            "-O".into(),
-            "suppress=timeout,congestion,sendfailed,sockready,unexpected".into(),
-        ];
-        if self.edns {
-            args.push("-e".into());
-        }
-        if self.verbose {
-            args.push("-v".into());
-        }
-        args
-    }
-}
-
-/// Runs dnsperf on `client` with `args`, output to `out`; killed if it
-/// outlives `limit`.
-fn run_dnsperf(client: &Host, args: &[String], out: &Path, limit: Duration) -> Result<()> {
-    let stdout = File::create(out)?;
-    let stderr_path = out.with_extension("stderr");
-    let stderr = File::create(&stderr_path)?;
-    let mut child: Child = client
-        .command("dnsperf")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(stdout))
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .context("spawning dnsperf")?;
-    let status = wait_with_deadline(&mut child, "dnsperf", limit, Duration::from_millis(100))?;
-    if !status.success() {
-        let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        bail!("dnsperf failed ({status}): {err}");
-    }
-    Ok(())
-}
-
 /// One measured round against one server.
 #[derive(Debug, Clone)]
 struct Round {
     target: Target,
-    report: DnsperfReport,
-    /// Server CPU (user + system, all threads) during the round.
-    server_cpu_s: f64,
-    /// The user-space part of it.
-    server_user_s: f64,
-    /// Whole-machine busy fraction (0..1 of all cores) during the round.
-    machine_busy: f64,
+    run: Measured,
 }
 
-impl Round {
-    /// Server CPU in % of one core (top's convention).
-    fn cpu_pct(&self) -> f64 {
-        100.0 * self.server_cpu_s / self.report.run_time_s.max(1e-9)
-    }
-
-    /// Answered queries per second of server CPU time.
-    fn qps_per_cpu_s(&self) -> f64 {
-        self.report.completed as f64 / self.server_cpu_s.max(1e-9)
-    }
-
-    /// Share of the server's CPU time spent in user space, in %.
-    fn user_pct(&self) -> f64 {
-        100.0 * self.server_user_s / self.server_cpu_s.max(1e-9)
-    }
-
-    /// Answered queries per second of server user-space CPU time.
-    fn qps_per_user_cpu_s(&self) -> f64 {
-        self.report.completed as f64 / self.server_user_s.max(1e-9)
+impl Subject {
+    fn server(&self) -> benches::dnsperf::Server<'static> {
+        benches::dnsperf::Server {
+            name: self.target.name(),
+            addr: self.addr,
+            pid: self.pid,
+        }
     }
 }
 
@@ -455,54 +148,12 @@ fn measure(
     queries_in_file: u64,
     out: &Path,
 ) -> Result<Round> {
-    let args = shape.args(subject.addr, data, queries_in_file);
-    let limit = Duration::from_secs(shape.seconds) + WATCHDOG_SLACK;
-    check_stop()?;
-    let (user_before, sys_before) = e2e::process::cpu_times(subject.pid)?;
-    let (busy_before, total_before) = machine_cpu_ticks()?;
-    run_dnsperf(client, &args, out, limit)?;
-    let (user_after, sys_after) = e2e::process::cpu_times(subject.pid)
-        .with_context(|| format!("{} is gone", subject.target.name()))?;
-    let (busy_after, total_after) = machine_cpu_ticks()?;
-    let report = parse_dnsperf_output(out)?;
-    let _ = std::fs::remove_file(out);
-    let _ = std::fs::remove_file(out.with_extension("stderr"));
-    let total = (total_after - total_before).max(1);
+    let run =
+        benches::dnsperf::measure(client, subject.server(), shape, data, queries_in_file, out)?;
     Ok(Round {
         target: subject.target,
-        report,
-        server_cpu_s: ((user_after + sys_after) - (user_before + sys_before)).as_secs_f64(),
-        server_user_s: (user_after - user_before).as_secs_f64(),
-        machine_busy: (busy_after - busy_before) as f64 / total as f64,
+        run,
     })
-}
-
-/// dnsperf's arguments for a warm-up pass: `passes` over the file with
-/// `outstanding` queries in flight, `timeout` s per query, `limit` s in all.
-fn warm_args(
-    subject: Subject,
-    data: &Path,
-    passes: u32,
-    outstanding: u32,
-    timeout: u32,
-    limit: u32,
-) -> Vec<String> {
-    let mut args = vec![
-        "-s".to_string(),
-        subject.addr.to_string(),
-        "-d".to_string(),
-        data.to_string_lossy().into_owned(),
-    ];
-    for (flag, value) in [
-        ("-n", passes),
-        ("-q", outstanding),
-        ("-t", timeout),
-        ("-l", limit),
-    ] {
-        args.push(flag.to_string());
-        args.push(value.to_string());
-    }
-    args
 }
 
 /// Queries the whole set a few times so every answer is cached, and
@@ -515,23 +166,14 @@ fn warm(
     dir: &Path,
 ) -> Result<()> {
     let out = dir.join(format!("warm-{}.out", subject.target.name()));
-    // One gentle pass resolves everything (recursion, validation) ...
-    let gentle = warm_args(subject, data, 1, 20, 5, 60);
-    run_dnsperf(client, &gentle, &out, Duration::from_secs(90))?;
-    let first = parse_dnsperf_output(&out)?;
-    // ... the second must then be all cache hits, all NOERROR.
-    let check = warm_args(subject, data, 2, 50, 2, 30);
-    run_dnsperf(client, &check, &out, Duration::from_secs(60))?;
-    let second = parse_dnsperf_output(&out)?;
-    let _ = std::fs::remove_file(&out);
-    let expected = 2 * queries_in_file;
-    ensure!(
-        second.sent == expected && second.completed == expected && second.noerror() == expected,
-        "{} is not answering the query set correctly after warm-up: \
-         first pass {first:?}, second pass {second:?}",
-        subject.target.name()
-    );
-    Ok(())
+    benches::dnsperf::warm(
+        client,
+        subject.server(),
+        data,
+        queries_in_file,
+        "NOERROR",
+        &out,
+    )
 }
 
 /// Checks a sample of answers with dig: the right data, from the cache
@@ -584,29 +226,14 @@ fn verify_answers(client: &Host, subject: Subject, names: &[BenchName]) -> Resul
     Ok(())
 }
 
-/// dnsmasq on `host`, caching (10 000 entries) and forwarding everything
-/// to `upstream`, with Unbound's AD passed through; no query logging.
+/// dnsmasq on `host` (see [`benches::dnsmasq::args`]), forwarding to
+/// `upstream`.
 fn start_dnsmasq(host: &Host, upstream: IpAddr, loopback: bool) -> Result<e2e::Daemon> {
-    let listen = format!("--listen-address={}", addr::REFERENCE2);
-    let server = format!("--server={upstream}");
-    let mut args = vec![
-        "--keep-in-foreground",
-        "--log-facility=-",
-        "--no-resolv",
-        "--no-hosts",
-        "--no-poll",
-        "--pid-file",
-        "--user=root",
-        "--bind-interfaces",
-        "--cache-size=10000",
-        "--dns-forward-max=1000",
-        "--proxy-dnssec",
-        listen.as_str(),
-        server.as_str(),
-    ];
+    let mut args = benches::dnsmasq::args(IpAddr::V4(addr::REFERENCE2), upstream);
     if loopback {
-        args.push("--listen-address=127.0.0.1");
+        args.push("--listen-address=127.0.0.1".to_string());
     }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let daemon = host.spawn("dnsmasq", "dnsmasq", &args)?;
     let probe = Query::new("www.plain.lab", "A").timeout(1);
     let at = IpAddr::V4(addr::REFERENCE2);
@@ -651,21 +278,6 @@ fn perf_round(
     Ok(file)
 }
 
-/// Median of `values` (mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.retain(|v| v.is_finite());
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
-}
-
 /// Medians across one server's rounds.
 #[derive(Debug, Clone)]
 struct Summary {
@@ -686,8 +298,12 @@ struct Summary {
 }
 
 fn summarize(target: Target, rounds: &[Round]) -> Summary {
-    let mine: Vec<&Round> = rounds.iter().filter(|r| r.target == target).collect();
-    let m = |f: &dyn Fn(&Round) -> f64| median(mine.iter().map(|r| f(r)).collect());
+    let mine: Vec<&Measured> = rounds
+        .iter()
+        .filter(|r| r.target == target)
+        .map(|r| &r.run)
+        .collect();
+    let m = |f: &dyn Fn(&Measured) -> f64| median(mine.iter().map(|r| f(r)).collect());
     let ms = |v: Option<f64>| v.map_or(f64::NAN, |s| s * 1e3);
     Summary {
         target,
@@ -704,15 +320,6 @@ fn summarize(target: Target, rounds: &[Round]) -> Summary {
         qps_per_user_cpu_s: m(&|r| r.qps_per_user_cpu_s()),
         machine_busy_pct: m(&|r| 100.0 * r.machine_busy),
         response_size: m(&|r| r.report.response_size.map_or(f64::NAN, |s| s as f64)),
-    }
-}
-
-/// A number for the table: `-` when not measured.
-fn num(v: f64, decimals: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.decimals$}")
-    } else {
-        "-".to_string()
     }
 }
 
@@ -748,10 +355,11 @@ fn summary_cells(s: &Summary) -> Vec<String> {
     ]
 }
 
-fn round_cells(i: usize, r: &Round) -> Vec<String> {
+fn round_cells(i: usize, round: &Round) -> Vec<String> {
     let ms = |v: Option<f64>| v.map_or(f64::NAN, |s| s * 1e3);
+    let r = &round.run;
     vec![
-        format!("{} #{}", r.target.name(), i + 1),
+        format!("{} #{}", round.target.name(), i + 1),
         num(r.report.qps, 0),
         num(r.report.avg_latency_s * 1e3, 3),
         num(ms(r.report.p50_s), 3),
@@ -769,65 +377,6 @@ fn round_cells(i: usize, r: &Round) -> Vec<String> {
             .response_size
             .map_or("-".to_string(), |s| s.to_string()),
     ]
-}
-
-/// A plain-text table with right-aligned numbers.
-fn text_table(rows: &[Vec<String>]) -> String {
-    let header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
-    let all: Vec<&Vec<String>> = std::iter::once(&header).chain(rows).collect();
-    let widths: Vec<usize> = (0..COLUMNS.len())
-        .map(|c| all.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for (i, row) in all.iter().enumerate() {
-        for (c, cell) in row.iter().enumerate() {
-            if c == 0 {
-                let _ = write!(out, "{cell:<w$}", w = widths[c]);
-            } else {
-                let _ = write!(out, "  {cell:>w$}", w = widths[c]);
-            }
-        }
-        out.push('\n');
-        if i == 0 {
-            let rule: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-            out.push_str(&"-".repeat(rule));
-            out.push('\n');
-        }
-    }
-    out
-}
-
-fn markdown_table(rows: &[Vec<String>]) -> String {
-    let mut out = format!("| {} |\n", COLUMNS.join(" | "));
-    let _ = writeln!(
-        out,
-        "|{}",
-        (0..COLUMNS.len())
-            .map(|c| if c == 0 { "---|" } else { "---:|" })
-            .collect::<String>()
-    );
-    for row in rows {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
-    }
-    out
-}
-
-/// First line of a command's output (stdout, else stderr), or "unknown".
-fn first_line_of(program: &str, args: &[&str], matching: &str) -> String {
-    let path = e2e::require::find_tool(program).unwrap_or_else(|| PathBuf::from(program));
-    let Ok(out) = Command::new(path).args(args).stdin(Stdio::null()).output() else {
-        return "unknown".to_string();
-    };
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && l.contains(matching))
-        .unwrap_or("unknown")
-        .to_string()
 }
 
 /// The environment a result belongs to.
@@ -874,18 +423,6 @@ impl Environment {
             ),
             format!("command:  {}", self.command),
         ]
-    }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
-
-fn ratio(a: f64, b: f64) -> String {
-    if a.is_finite() && b.is_finite() && b > 0.0 {
-        format!("{:.2}x", a / b)
-    } else {
-        "-".to_string()
     }
 }
 
@@ -954,6 +491,9 @@ fn run(args: &Args) -> Result<()> {
             c.cache_max_entries = 100_000;
             c.prefetch = true;
             c.rust_log = std::env::var("LOAD_RUST_LOG").unwrap_or_else(|_| "warn".to_string());
+            if !args.query_log {
+                c.extra_toml = "[dns.query_log]\nenabled = false\n".to_string();
+            }
         })
         .start(&router_host)?;
     let mut unbound_options = UnboundOptions::load_test(cores);
@@ -1071,7 +611,7 @@ fn run(args: &Args) -> Result<()> {
             let index = rounds.iter().filter(|x| x.target == r.target).count();
             println!(
                 "{}",
-                text_table(&[round_cells(index, &r)])
+                text_table(&COLUMNS, &[round_cells(index, &r)])
                     .lines()
                     .nth(2)
                     .unwrap_or("")
@@ -1123,12 +663,12 @@ fn run(args: &Args) -> Result<()> {
     }
 
     println!("\nper round:");
-    print!("{}", text_table(&per_round));
+    print!("{}", text_table(&COLUMNS, &per_round));
     println!(
         "\nmedians over {} rounds of {} s each:",
         args.rounds, args.seconds
     );
-    print!("{}", text_table(&summary_rows));
+    print!("{}", text_table(&COLUMNS, &summary_rows));
     for line in &ratios {
         println!("{line}");
     }
@@ -1151,13 +691,13 @@ fn run(args: &Args) -> Result<()> {
             args.rounds
         );
         md.push_str("Medians across rounds:\n\n");
-        md.push_str(&markdown_table(&summary_rows));
+        md.push_str(&markdown_table(&COLUMNS, &summary_rows));
         md.push('\n');
         for line in &ratios {
             let _ = writeln!(md, "{line}  ");
         }
         md.push_str("\nPer round:\n\n");
-        md.push_str(&markdown_table(&per_round));
+        md.push_str(&markdown_table(&COLUMNS, &per_round));
         std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))?;
         println!("markdown written to {}", path.display());
     }
@@ -1190,60 +730,4 @@ fn run(args: &Args) -> Result<()> {
     drop(dns);
     drop(lab);
     Ok(())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)] // reason: test code
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_dnsperf_statistics() {
-        let text = "Statistics:
-
-  Queries sent:         1000
-  Queries completed:    998 (99.80%)
-  Queries lost:         2 (0.20%)
-
-  Response codes:       NOERROR 990 (99.20%), SERVFAIL 8 (0.80%)
-  Average packet size:  request 34, response 50
-  Run time (s):         10.000256
-  Queries per second:   99.797440
-
-  Average Latency (s):  0.000772 (min 0.000402, max 0.019581)
-  Latency StdDev (s):   0.000892
-";
-        let mut r = DnsperfReport::default();
-        parse_summary(text, &mut r).unwrap();
-        assert_eq!((r.sent, r.completed, r.lost), (1000, 998, 2));
-        assert_eq!(r.noerror(), 990);
-        assert_eq!(r.rcodes.get("SERVFAIL"), Some(&8));
-        assert_eq!(r.response_size, Some(50));
-        assert!((r.qps - 99.79744).abs() < 1e-6);
-        assert!((r.avg_latency_s - 0.000772).abs() < 1e-9);
-    }
-
-    #[test]
-    fn percentiles_and_medians() {
-        let mut h = vec![0u64; 100];
-        h[10] = 50;
-        h[20] = 49;
-        h[90] = 1;
-        assert!((percentile(&h, 100, 0.5) - 10e-6).abs() < 1e-12);
-        assert!((percentile(&h, 100, 0.99) - 20e-6).abs() < 1e-12);
-        assert!((percentile(&h, 100, 1.0) - 90e-6).abs() < 1e-12);
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(vec![]).is_nan());
-    }
-
-    #[test]
-    fn bench_names_are_distinct_and_in_the_zone() {
-        let names = bench_names(300);
-        assert_eq!(names[0].name, "b00000.plain.lab");
-        assert_eq!(names[299].a, Ipv4Addr::new(10, 200, 1, 43));
-        let records = zone_records(&names);
-        assert!(records.contains("b00299.plain.lab. 86400 IN AAAA fd60::1:2b"));
-        assert_eq!(query_file(&names).lines().count(), 602);
-    }
 }
