@@ -439,3 +439,24 @@ mod tests {
         assert!((percentile(&h, 100, 1.0) - 90e-6).abs() < 1e-12);
     }
 }
+
+/// The dnsperf options both load benchmarks take.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Length of one dnsperf run (`-l`), in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub seconds: u64,
+    /// Benchmark names added to the zone; each is queried for A and AAAA.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    pub names: u32,
+    /// Queries outstanding at once (dnsperf `-q`).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub outstanding: u32,
+    /// Client sockets (dnsperf `-c`); several, so SO_REUSEPORT spreads
+    /// them over the server's threads.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub clients: u32,
+    /// dnsperf threads (`-T`).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: u32,
+}

@@ -57,6 +57,26 @@ pub fn query_file(names: &[BenchName]) -> String {
     text
 }
 
+/// Checks that `server` answers `n`'s A record as the zone has it; `who`
+/// names the server in the error.
+pub fn expect_a(
+    client: &e2e::Host,
+    server: std::net::IpAddr,
+    n: &BenchName,
+    who: &str,
+) -> anyhow::Result<e2e::DigResult> {
+    let a = client.dig(server, &e2e::Query::new(&n.name, "A"))?;
+    anyhow::ensure!(
+        a.status == "NOERROR" && a.answers("A") == [n.a.to_string()],
+        "{who}: {} A: expected {}, got {} {:?}",
+        n.name,
+        n.a,
+        a.status,
+        a.answers("A")
+    );
+    Ok(a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

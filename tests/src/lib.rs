@@ -25,6 +25,7 @@
 pub mod addr;
 pub mod dig;
 pub mod dns_hierarchy;
+pub mod dnsperf;
 pub mod json;
 pub mod malformed;
 pub mod netns;

@@ -36,22 +36,8 @@ struct Args {
     /// Measured rounds per server (interleaved: R U, U R, R U, ...).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     rounds: u32,
-    /// Length of one dnsperf run (`-l`), in seconds.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
-    seconds: u64,
-    /// Benchmark names added to the zone; each is queried for A and AAAA.
-    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=20_000))]
-    names: u32,
-    /// Queries outstanding at once (dnsperf `-q`).
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    outstanding: u32,
-    /// Client sockets (dnsperf `-c`); several, so SO_REUSEPORT spreads
-    /// them over the server's threads.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
-    clients: u32,
-    /// dnsperf threads (`-T`).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    threads: u32,
+    #[command(flatten)]
+    load: benches::dnsperf::LoadArgs,
     /// Send queries with EDNS0 (dnsperf `-e`); plain queries otherwise.
     #[arg(long)]
     edns: bool,
@@ -187,15 +173,7 @@ fn verify_answers(client: &Host, subject: Subject, names: &[BenchName]) -> Resul
         .chain(names.last())
         .collect::<Vec<_>>();
     for n in sample {
-        let a = client.dig(subject.addr, &Query::new(&n.name, "A"))?;
-        ensure!(
-            a.status == "NOERROR" && a.answers("A") == [n.a.to_string()],
-            "{who}: {} A: expected {}, got {} {:?}",
-            n.name,
-            n.a,
-            a.status,
-            a.answers("A")
-        );
+        let a = benches::names::expect_a(client, subject.addr, n, who)?;
         let aaaa = client.dig(subject.addr, &Query::new(&n.name, "AAAA"))?;
         let got: Vec<Option<Ipv6Addr>> = aaaa
             .answers("AAAA")
@@ -467,7 +445,7 @@ fn run(args: &Args) -> Result<()> {
         lab.disable_bridge_netfilter()?;
     }
     let mut dns = DnsHierarchy::start(&lab)?;
-    let names = bench_names(args.names);
+    let names = bench_names(args.load.names);
     dns.add_records(BENCH_ZONE, &zone_records(&names))?;
     let data = lab.dir().join("queries.txt");
     let queries = query_file(&names);
@@ -571,10 +549,10 @@ fn run(args: &Args) -> Result<()> {
     }
 
     let shape = LoadShape {
-        seconds: args.seconds,
-        outstanding: args.outstanding,
-        clients: args.clients,
-        threads: args.threads,
+        seconds: args.load.seconds,
+        outstanding: args.load.outstanding,
+        clients: args.load.clients,
+        threads: args.load.threads,
         edns: args.edns,
         verbose: !args.no_histogram,
     };
@@ -666,7 +644,7 @@ fn run(args: &Args) -> Result<()> {
     print!("{}", text_table(&COLUMNS, &per_round));
     println!(
         "\nmedians over {} rounds of {} s each:",
-        args.rounds, args.seconds
+        args.rounds, args.load.seconds
     );
     print!("{}", text_table(&COLUMNS, &summary_rows));
     for line in &ratios {

@@ -300,6 +300,21 @@ fn parse_question_name(
 /// every pointer must point strictly backwards, and the expanded name must
 /// not exceed 255 bytes. Returns the position just after the name.
 pub(crate) fn skip_name(buf: &[u8], start: usize) -> Result<usize, WireError> {
+    walk_name(buf, start, None)
+}
+
+/// Appends the (possibly compressed) name at `start`, expanded and
+/// lowercased, to `out`. Pointers are validated as in [`skip_name`].
+pub(crate) fn read_name_lower(
+    buf: &[u8],
+    start: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    walk_name(buf, start, Some(out)).map(|_| ())
+}
+
+/// [`skip_name`], copying the expanded name into `out` when given.
+fn walk_name(buf: &[u8], start: usize, mut out: Option<&mut Vec<u8>>) -> Result<usize, WireError> {
     let mut pos = start;
     let mut end = None;
     let mut expanded = 0usize;
@@ -317,8 +332,9 @@ pub(crate) fn skip_name(buf: &[u8], start: usize) -> Result<usize, WireError> {
                 if expanded > MAX_NAME_LEN {
                     return Err(WireError::NameTooLong);
                 }
-                if buf.len() < pos + 1 + l {
-                    return Err(WireError::Truncated);
+                let label = buf.get(pos..pos + 1 + l).ok_or(WireError::Truncated)?;
+                if let Some(out) = out.as_deref_mut() {
+                    out.extend(label.iter().map(u8::to_ascii_lowercase));
                 }
                 pos += 1 + l;
                 if l == 0 {
@@ -331,48 +347,6 @@ pub(crate) fn skip_name(buf: &[u8], start: usize) -> Result<usize, WireError> {
                 if end.is_none() {
                     end = Some(pos + 2);
                 }
-                hops += 1;
-                if target >= limit || hops > 127 {
-                    return Err(WireError::BadPointer);
-                }
-                limit = target;
-                pos = target;
-            }
-            _ => return Err(WireError::BadLabel),
-        }
-    }
-}
-
-/// Appends the (possibly compressed) name at `start`, expanded and
-/// lowercased, to `out`. Pointers are validated as in [`skip_name`].
-pub(crate) fn read_name_lower(
-    buf: &[u8],
-    start: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), WireError> {
-    let mut pos = start;
-    let mut expanded = 0usize;
-    let mut hops = 0u32;
-    let mut limit = start;
-    loop {
-        let &l = buf.get(pos).ok_or(WireError::Truncated)?;
-        match l & 0xC0 {
-            0x00 => {
-                let l = usize::from(l);
-                expanded += 1 + l;
-                if expanded > MAX_NAME_LEN {
-                    return Err(WireError::NameTooLong);
-                }
-                let label = buf.get(pos..pos + 1 + l).ok_or(WireError::Truncated)?;
-                out.extend(label.iter().map(u8::to_ascii_lowercase));
-                pos += 1 + l;
-                if l == 0 {
-                    return Ok(());
-                }
-            }
-            0xC0 => {
-                let &l2 = buf.get(pos + 1).ok_or(WireError::Truncated)?;
-                let target = (usize::from(l & 0x3F) << 8) | usize::from(l2);
                 hops += 1;
                 if target >= limit || hops > 127 {
                     return Err(WireError::BadPointer);

@@ -39,6 +39,14 @@ pub struct Client {
     pub group: u8,
 }
 
+/// See [`Filter::screen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screened {
+    Blocked(Match),
+    /// The view byte of the cache key ([`crate::fastpath::wire::cache_key_in`]).
+    View(u8),
+}
+
 /// How a list fared when the filter was built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListLoad {
@@ -257,6 +265,23 @@ impl Filter {
             .get(usize::from(index))
             .or_else(|| self.groups.first())
             .unwrap_or(&NO_FILTERING)
+    }
+
+    /// What a client's question gets before any lookup: the rule that
+    /// blocks it, or the view its answer comes from (the group's upstreams,
+    /// and safe search where the group enforces it on this name).
+    pub fn screen(&self, who: Client, name_wire: &[u8]) -> Screened {
+        if let Some(found) = self.check(who.group, name_wire)
+            && found.blocks()
+        {
+            return Screened::Blocked(found);
+        }
+        let group = self.group(who.group);
+        let mut view = group.view;
+        if group.safe_search && super::safesearch::target(name_wire).is_some() {
+            view |= crate::fastpath::wire::VIEW_SAFE_SEARCH;
+        }
+        Screened::View(view)
     }
 
     /// The rule that decides `name_wire` for `group`, if any.

@@ -19,7 +19,7 @@ pub mod set;
 #[doc(hidden)]
 pub mod testdata;
 
-pub use groups::{Client, Filter, Group, ListLoad, MAX_GROUPS, NO_ZONE};
+pub use groups::{Client, Filter, Group, ListLoad, MAX_GROUPS, NO_ZONE, Screened};
 
 /// Most lists a configuration may declare (a list index is a byte).
 pub const MAX_LISTS: usize = 256;

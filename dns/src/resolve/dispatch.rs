@@ -20,14 +20,13 @@ use tracing::debug;
 
 use super::{Question, Resolved, Resolver};
 use crate::fastpath::answer::{CachedAnswer, udp_limit};
-use crate::fastpath::blocked::blocked_response;
 use crate::fastpath::cache::{Lookup, WorkerCache};
 use crate::fastpath::synth;
 use crate::fastpath::wire::{self, QueryView};
 use crate::filter::{Client, Filter};
 use crate::querylog::Outcome as Logged;
 use crate::server::logging::{Captured, LogBatch};
-use crate::server::{Attachments, Job, JobKind, Reply, WorkerMessage};
+use crate::server::{Attachments, Job, JobKind, Reply, WorkerMessage, write_blocked};
 use crate::settings::CacheSettings;
 use crate::stats::{Outcome, Stats, bump};
 
@@ -410,19 +409,17 @@ impl Dispatcher {
         found: crate::filter::Match,
         name: &[u8],
     ) {
-        let group = filter.group(waiter.who.group);
         let mut out = Vec::with_capacity(128);
-        blocked_response(
+        write_blocked(
+            filter,
+            waiter.who,
+            &found,
             query,
             &waiter.packet,
-            &group.block_mode,
-            group.block_ttl,
             self.max_udp_payload,
+            &self.stats.slow_path,
             &mut out,
         );
-        self.stats
-            .slow_path
-            .count_block(found.list, waiter.who.group);
         let how = How {
             outcome: Logged::Blocked,
             upstream: None,

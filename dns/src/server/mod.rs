@@ -76,6 +76,30 @@ pub struct Job {
     pub view: u8,
 }
 
+/// Writes the blocked answer a client's group gives and counts the block.
+#[allow(clippy::too_many_arguments)] // reason: the hot path passes its scratch state explicitly
+pub(crate) fn write_blocked(
+    filter: &Filter,
+    who: Client,
+    found: &crate::filter::Match,
+    query: &crate::fastpath::wire::QueryView,
+    packet: &[u8],
+    payload: u16,
+    stats: &crate::stats::WorkerStats,
+    out: &mut Vec<u8>,
+) {
+    let group = filter.group(who.group);
+    crate::fastpath::blocked::blocked_response(
+        query,
+        packet,
+        &group.block_mode,
+        group.block_ttl,
+        payload,
+        out,
+    );
+    stats.count_block(found.list, who.group);
+}
+
 /// What a service shares with the daemon around it and with the service
 /// a reload puts in its place.
 #[derive(Debug, Clone)]

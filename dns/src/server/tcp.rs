@@ -13,13 +13,12 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::debug;
 
 use super::udp::{answer_without_lookup, canonical};
-use super::{Job, JobKind, Reply};
+use super::{Job, JobKind, Reply, write_blocked};
 use crate::error::DnsError;
 use crate::fastpath::acl::AllowList;
-use crate::fastpath::blocked::blocked_response;
 use crate::fastpath::synth;
-use crate::fastpath::wire::{self, KeyBuf, VIEW_SAFE_SEARCH};
-use crate::filter::{Filter, safesearch};
+use crate::fastpath::wire::{self, KeyBuf};
+use crate::filter::{Filter, Screened};
 use crate::stats::{Outcome, Stats, bump};
 
 /// An idle connection is closed after this long (RFC 7766 section 6.2.3).
@@ -155,25 +154,15 @@ async fn respond(
     }
     let filter = context.filter.load();
     let who = filter.classify(ip);
-    let group = filter.group(who.group);
-    if let Some(found) = filter.check(who.group, query.name_wire())
-        && found.blocks()
-    {
-        blocked_response(
-            &query,
-            packet,
-            &group.block_mode,
-            group.block_ttl,
-            payload,
-            &mut out,
-        );
-        stats.count_block(found.list, who.group);
-        return Some(out);
-    }
-    let mut view = group.view;
-    if group.safe_search && safesearch::target(query.name_wire()).is_some() {
-        view |= VIEW_SAFE_SEARCH;
-    }
+    let view = match filter.screen(who, query.name_wire()) {
+        Screened::Blocked(found) => {
+            write_blocked(
+                &filter, who, &found, &query, packet, payload, stats, &mut out,
+            );
+            return Some(out);
+        }
+        Screened::View(view) => view,
+    };
     let (tx, rx) = oneshot::channel();
     let job = Job {
         key: Box::from(wire::cache_key_in(&query, view, key)),

@@ -18,15 +18,14 @@ use arc_swap::ArcSwap;
 
 use super::logging::{Captured, LogBatch, LogSink};
 use super::sys::{RecvBatch, SendBatch};
-use super::{Job, JobKind, Reply, WorkerMessage};
+use super::{Job, JobKind, Reply, WorkerMessage, write_blocked};
 use crate::error::DnsError;
 use crate::fastpath::acl::AllowList;
-use crate::fastpath::blocked::blocked_response;
 use crate::fastpath::cache::{Lookup, WorkerCache};
 use crate::fastpath::ratelimit::RateLimiter;
-use crate::fastpath::wire::{self, KeyBuf, QueryView, VIEW_SAFE_SEARCH};
+use crate::fastpath::wire::{self, KeyBuf, QueryView};
 use crate::fastpath::{answer, synth};
-use crate::filter::{Client, Filter, Match, safesearch};
+use crate::filter::{Client, Filter, Match, Screened};
 use crate::querylog::Outcome as Logged;
 use crate::stats::{Outcome, WorkerStats, bump};
 
@@ -240,36 +239,13 @@ impl Worker {
             }
             return;
         }
-        let group = filter.group(who.group);
-        if let Some(found) = filter.check(who.group, query.name_wire())
-            && found.blocks()
-        {
-            blocked_response(
-                &query,
-                packet,
-                &group.block_mode,
-                group.block_ttl,
-                payload,
-                out,
-            );
-            stats.count_block(found.list, who.group);
-            let rcode = out_rcode(out);
-            scratch.send.commit(peer);
-            log(
-                &mut scratch.log,
-                ip,
-                who,
-                &query,
-                Logged::Blocked,
-                rcode,
-                Some((found, query.name_wire())),
-            );
-            return;
-        }
-        let mut view = group.view;
-        if group.safe_search && safesearch::target(query.name_wire()).is_some() {
-            view |= VIEW_SAFE_SEARCH;
-        }
+        let view = match filter.screen(who, query.name_wire()) {
+            Screened::Blocked(found) => {
+                let blocked = (found, query.name_wire());
+                return block(payload, &query, packet, peer, ip, who, blocked, scratch);
+            }
+            Screened::View(view) => view,
+        };
         let cache_key = wire::cache_key_in(&query, view, scratch.key);
         let job = |stale, reply| JobSpec {
             stale,
@@ -283,27 +259,16 @@ impl Worker {
                 // CNAME inspection: the chain of a cached answer is checked
                 // against this client's group on every hit.
                 if let Some((name, found)) = filter.check_chain(who.group, cached.cname_chain()) {
-                    blocked_response(
+                    return block(
+                        payload,
                         &query,
                         packet,
-                        &group.block_mode,
-                        group.block_ttl,
-                        payload,
-                        out,
-                    );
-                    stats.count_block(found.list, who.group);
-                    let rcode = out_rcode(out);
-                    scratch.send.commit(peer);
-                    log(
-                        &mut scratch.log,
+                        peer,
                         ip,
                         who,
-                        &query,
-                        Logged::Blocked,
-                        rcode,
-                        Some((found, name)),
+                        (found, name),
+                        scratch,
                     );
-                    return;
                 }
                 let served =
                     cached.write_response(&query, packet, scratch.now, payload, payload, out);
@@ -379,6 +344,44 @@ struct JobSpec {
     client: std::net::IpAddr,
     who: Client,
     view: u8,
+}
+
+/// Answers a blocked query: the group's block answer, counted and logged.
+#[allow(clippy::too_many_arguments)] // reason: the hot path passes its scratch state explicitly
+fn block(
+    payload: u16,
+    query: &QueryView,
+    packet: &[u8],
+    peer: SocketAddr,
+    ip: std::net::IpAddr,
+    who: Client,
+    (found, name): (Match, &[u8]),
+    scratch: &mut Scratch<'_>,
+) {
+    let Some(out) = scratch.send.next_buf() else {
+        return;
+    };
+    write_blocked(
+        scratch.filter,
+        who,
+        &found,
+        query,
+        packet,
+        payload,
+        scratch.stats,
+        out,
+    );
+    let rcode = out_rcode(out);
+    scratch.send.commit(peer);
+    log(
+        &mut scratch.log,
+        ip,
+        who,
+        query,
+        Logged::Blocked,
+        rcode,
+        Some((found, name)),
+    );
 }
 
 /// The RCODE of a response just written.

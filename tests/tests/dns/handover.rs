@@ -7,6 +7,8 @@ use std::time::Duration;
 use e2e::dns_hierarchy::data;
 use e2e::{Query, Routerd, RouterdConfig};
 
+use e2e::dnsperf::{stat, steady_load};
+
 use crate::common::{CTL_TOOLS, Setup, setup};
 
 fn a(s: &Setup, r: &Routerd, name: &str) -> (String, Vec<String>) {
@@ -77,17 +79,7 @@ fn no_query_is_lost_while_reloading() {
 
     // A steady 3000 queries/s for 4 s, bounded in count too, while the
     // configuration is reloaded three times underneath.
-    let server = r.addr().to_string();
-    let load = s
-        .client
-        .command("dnsperf")
-        .args(["-s", &server, "-d"])
-        .arg(&queries)
-        .args(["-l", "4", "-Q", "3000", "-n", "10000", "-t", "2"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let load = steady_load(&s.client, r.addr(), &queries, 4, 3000, 10_000).unwrap();
     for round in 0..3 {
         std::thread::sleep(Duration::from_millis(800));
         let variant = config.clone().with(|c| {
@@ -107,13 +99,4 @@ fn no_query_is_lost_while_reloading() {
         status.get("reloads").and_then(e2e::json::Value::as_u64),
         Some(3)
     );
-}
-
-/// The number after `label` in dnsperf's statistics.
-fn stat(text: &str, label: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.trim().strip_prefix(label))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {label:?} in dnsperf output:\n{text}"))
 }

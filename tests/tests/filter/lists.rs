@@ -6,6 +6,8 @@ use std::time::Duration;
 use e2e::json::Value;
 use e2e::zones_lab::Zone;
 
+use e2e::dnsperf::{stat, steady_load};
+
 use crate::common::*;
 
 /// What `routerctl dns refresh` did to the ads list, and the list's status.
@@ -104,17 +106,15 @@ fn no_query_is_lost_while_a_list_is_swapped() {
     let text: String = names.iter().map(|n| format!("{n} A\n")).collect();
     std::fs::write(&queries, text).unwrap();
 
-    let server = router(Zone::Admin).to_string();
-    let load = f
-        .host(Zone::Admin)
-        .command("dnsperf")
-        .args(["-s", &server, "-d"])
-        .arg(&queries)
-        .args(["-l", "5", "-Q", "3000", "-n", "10000", "-t", "2"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let load = steady_load(
+        f.host(Zone::Admin),
+        router(Zone::Admin),
+        &queries,
+        5,
+        3000,
+        10_000,
+    )
+    .unwrap();
     for round in 0..3 {
         std::thread::sleep(Duration::from_millis(700));
         let list = format!("{ADS_LIST}0.0.0.0 round{round}.filter.test\n{big}");
@@ -138,13 +138,4 @@ fn no_query_is_lost_while_a_list_is_swapped() {
         ask(&f, Zone::Admin, "host77.big77.example", "A").1,
         ["0.0.0.0"]
     );
-}
-
-/// The number after `label` in dnsperf's statistics.
-fn stat(text: &str, label: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.trim().strip_prefix(label))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {label:?} in dnsperf output:\n{text}"))
 }

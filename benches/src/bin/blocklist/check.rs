@@ -26,15 +26,7 @@ pub fn answers(
             check_blocked(client, r.addr, r.kind, r.list, name, &who)?;
         }
         for n in allowed {
-            let a = client.dig(r.addr, &Query::new(&n.name, "A"))?;
-            ensure!(
-                a.status == "NOERROR" && a.answers("A") == [n.a.to_string()],
-                "{who}: {} A: expected {}, got {} {:?}",
-                n.name,
-                n.a,
-                a.status,
-                a.answers("A")
-            );
+            benches::names::expect_a(client, r.addr, n, &who)?;
         }
         let probe = client.dig(r.addr, &Query::new(PROBE_NAME, "A"))?;
         if !r.list {

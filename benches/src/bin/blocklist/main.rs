@@ -32,6 +32,7 @@ mod report;
 mod rounds;
 mod servers;
 mod starts;
+mod swaps;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -83,25 +84,13 @@ struct BenchArgs {
     /// Measured rounds per server and query file (interleaved).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
     rounds: u32,
-    /// Length of one dnsperf run (`-l`), in seconds.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
-    seconds: u64,
     /// Names of the list in the blocked query file (each asked for A and
     /// AAAA), spread evenly over it.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     blocked_names: u64,
-    /// Lab names in the allowed query file (each asked for A and AAAA).
-    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=20_000))]
-    names: u32,
-    /// Queries outstanding at once (dnsperf `-q`).
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    outstanding: u32,
-    /// Client sockets (dnsperf `-c`).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
-    clients: u32,
-    /// dnsperf threads (`-T`).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    threads: u32,
+    /// The allowed query file's lab names (`--names`) and the dnsperf load.
+    #[command(flatten)]
+    load: benches::dnsperf::LoadArgs,
     /// Also write the tables as markdown to this file.
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
@@ -114,6 +103,11 @@ struct BenchArgs {
     /// Leave PowerDNS Recursor out (also left out when not installed).
     #[arg(long)]
     no_pdns: bool,
+    /// After the rounds, measure routerd's allowed-query load once quietly
+    /// and once while its list is swapped every 2 s
+    /// (`--swaps=false` skips it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    swaps: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,7 +199,7 @@ fn run(args: &BenchArgs) -> Result<()> {
     // The host's bridge firewall is not what is measured (see load.rs).
     lab.disable_bridge_netfilter()?;
     let mut dns = DnsHierarchy::start(&lab)?;
-    let names = bench_names(args.names);
+    let names = bench_names(args.load.names);
     let records = zone_records(&names) + &list::probe_records(BENCH_TTL);
     dns.add_records(BENCH_ZONE, &records)?;
 
@@ -273,10 +267,10 @@ fn run(args: &BenchArgs) -> Result<()> {
     let jobs = rounds::jobs(&running);
     rounds::warm_all(&client, &jobs, &files, lab.dir())?;
     let shape = LoadShape {
-        seconds: args.seconds,
-        outstanding: args.outstanding,
-        clients: args.clients,
-        threads: args.threads,
+        seconds: args.load.seconds,
+        outstanding: args.load.outstanding,
+        clients: args.load.clients,
+        threads: args.load.threads,
         edns: false,
         verbose: true,
     };
@@ -289,6 +283,21 @@ fn run(args: &BenchArgs) -> Result<()> {
     ));
     println!("{}", setup_lines.last().map_or("", String::as_str));
     let runs = rounds::run_rounds(&client, &jobs, &files, &shape, args.rounds, lab.dir())?;
+    let swaps = match hosts.get(Kind::Routerd.host_name(true)) {
+        Some(host) if args.swaps => {
+            let socket = e2e::RouterdConfig::recursive(&dns).control_socket_on(host);
+            swaps::measure_swaps(
+                &client,
+                &jobs,
+                &files,
+                &shape,
+                &list.hosts,
+                &socket,
+                lab.dir(),
+            )?
+        }
+        _ => None,
+    };
     let summaries: Vec<_> = (0..jobs.len())
         .map(|i| rounds::summarize(i, &jobs, &runs))
         .collect();
@@ -306,6 +315,7 @@ fn run(args: &BenchArgs) -> Result<()> {
         jobs: &jobs,
         summaries: &summaries,
         runs: &runs,
+        swaps: swaps.as_ref(),
     };
     results.print();
     if let Some(path) = &args.markdown {

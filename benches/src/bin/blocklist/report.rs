@@ -92,7 +92,11 @@ pub struct Results<'a> {
     pub jobs: &'a [Job],
     pub summaries: &'a [Summary],
     pub runs: &'a [Run],
+    /// routerd's load with and without list swaps, when measured.
+    pub swaps: Option<&'a crate::swaps::SwapRuns>,
 }
+
+const SWAP_COLUMNS: [&str; 6] = ["run", "QPS", "QPS/CPU-s", "p99 ms", "lost", "refreshes"];
 
 const START_COLUMNS: [&str; 8] = [
     "server",
@@ -342,9 +346,40 @@ impl Results<'_> {
         if let Some(line) = self.filter_line() {
             println!("{line}");
         }
+        if let Some(rows) = self.swap_rows() {
+            println!("\nlist swaps during routerd's allowed-query load:");
+            print!("{}", text_table(&SWAP_COLUMNS, &rows));
+        }
         for line in self.targets() {
             println!("{line}");
         }
+    }
+
+    fn swap_rows(&self) -> Option<Vec<Vec<String>>> {
+        let swaps = self.swaps?;
+        let mut times = swaps.refresh_s.clone();
+        times.sort_by(f64::total_cmp);
+        let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+        let row = |label: &str, m: &benches::dnsperf::Measured, refreshes: String| {
+            vec![
+                label.to_string(),
+                format!("{:.0}", m.report.qps),
+                format!("{:.0}", m.qps_per_cpu_s()),
+                m.report
+                    .p99_s
+                    .map_or_else(|| "-".to_string(), |s| format!("{:.3}", s * 1e3)),
+                m.report.lost.to_string(),
+                refreshes,
+            ]
+        };
+        Some(vec![
+            row("quiet", &swaps.quiet, "-".into()),
+            row(
+                "list swapped every 2 s",
+                &swaps.swapping,
+                format!("{} (median {:.2} s each)", times.len(), median),
+            ),
+        ])
     }
 
     pub fn markdown(&self, env: &Environment) -> String {
@@ -357,6 +392,10 @@ impl Results<'_> {
         md.push_str(&markdown_table(&START_COLUMNS, &self.start_rows()));
         md.push_str("\nQPS (medians of the rounds):\n\n");
         md.push_str(&markdown_table(&QPS_COLUMNS, &self.qps_rows()));
+        if let Some(rows) = self.swap_rows() {
+            md.push_str("\nList swaps during routerd's allowed-query load (one run each):\n\n");
+            md.push_str(&markdown_table(&SWAP_COLUMNS, &rows));
+        }
         md.push('\n');
         if let Some(line) = self.filter_line() {
             let _ = writeln!(md, "{line}  ");

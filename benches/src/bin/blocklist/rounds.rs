@@ -44,7 +44,7 @@ pub struct QueryFiles {
 }
 
 impl QueryFiles {
-    fn get(&self, queries: Queries) -> &QueryFile {
+    pub fn get(&self, queries: Queries) -> &QueryFile {
         match queries {
             Queries::Blocked => &self.blocked,
             Queries::Allowed => &self.allowed,
@@ -77,7 +77,7 @@ impl Job {
         }
     }
 
-    fn server(&self) -> Server<'_> {
+    pub fn server(&self) -> Server<'_> {
         Server {
             name: &self.label,
             addr: self.addr,
