@@ -39,3 +39,20 @@ pub fn stat(text: &str, label: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no {label:?} in dnsperf output:\n{text}"))
 }
+
+/// Waits for a [`steady_load`] and checks that it sent a real load (more
+/// than `min_sent` queries) and lost none while `what` happened; returns
+/// dnsperf's report.
+pub fn expect_nothing_lost(load: Child, min_sent: u64, what: &str) -> String {
+    let out = match load.wait_with_output() {
+        Ok(out) => out,
+        Err(e) => panic!("waiting for dnsperf: {e}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    let sent = stat(&stdout, "Queries sent:");
+    let lost = stat(&stdout, "Queries lost:");
+    assert!(sent > min_sent, "{stdout}");
+    assert_eq!(lost, 0, "queries lost during {what}:\n{stdout}");
+    stdout
+}

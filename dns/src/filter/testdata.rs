@@ -71,11 +71,13 @@ const VOWELS: &[u8; 4] = b"aeio";
 const PERMUTED_BITS: u32 = 24;
 
 /// SplitMix64: a few lines, fixed forever, unlike a library RNG whose
-/// stream may change between versions.
-struct SplitMix64(u64);
+/// stream may change between versions (the benchmarks' generators use it).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    #[allow(clippy::should_implement_trait)] // reason: not an Iterator: it never ends
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

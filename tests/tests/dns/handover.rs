@@ -7,7 +7,7 @@ use std::time::Duration;
 use e2e::dns_hierarchy::data;
 use e2e::{Query, Routerd, RouterdConfig};
 
-use e2e::dnsperf::{stat, steady_load};
+use e2e::dnsperf::{expect_nothing_lost, steady_load};
 
 use crate::common::{CTL_TOOLS, Setup, setup};
 
@@ -87,13 +87,7 @@ fn no_query_is_lost_while_reloading() {
         });
         reload(&r, &variant);
     }
-    let out = load.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    let sent = stat(&stdout, "Queries sent:");
-    let lost = stat(&stdout, "Queries lost:");
-    assert!(sent > 5000, "{stdout}");
-    assert_eq!(lost, 0, "queries lost during reloads:\n{stdout}");
+    expect_nothing_lost(load, 5000, "reloads");
     let status = r.status_json().unwrap();
     assert_eq!(
         status.get("reloads").and_then(e2e::json::Value::as_u64),
