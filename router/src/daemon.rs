@@ -392,7 +392,9 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     // a failure leaves nothing half-started behind.
     // The filter is built from the lists' stored copies before DNS
     // answers, so the first query is already filtered.
-    let filtering = Filtering::start(config.filter.clone(), config.dns.clone()).await;
+    let filtering = Filtering::start(config.filter.clone(), config.dns.clone())
+        .await
+        .context("cannot start the filter builder")?;
     let query_log = open_query_log(&config.query_log);
     let attachments = dns::server::Attachments {
         filter: filtering.handle(),
