@@ -76,6 +76,22 @@ pub fn wait_with_deadline(
     }
 }
 
+/// The exit status of a benchmark driver: 130 after Ctrl-C (the lab is
+/// removed by then), 1 with the error printed on any other failure.
+pub fn exit_code(program: &str, result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) if STOP.load(Ordering::SeqCst) => {
+            eprintln!("{program}: interrupted; the lab is removed");
+            std::process::ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The CPU model from /proc/cpuinfo.
 pub fn cpu_model() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();

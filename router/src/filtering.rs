@@ -107,6 +107,8 @@ pub struct ListStatus {
     /// Rules in the copy the running filter was built from.
     pub rules: Option<u64>,
     pub malformed: Option<u64>,
+    /// The first malformed lines, as "line N: reason: text".
+    pub malformed_samples: Vec<String>,
     pub stored: Option<ListMeta>,
     pub last_outcome: Option<String>,
     pub error: Option<String>,
@@ -283,6 +285,17 @@ impl Filtering {
             build_ms,
             "filter built"
         );
+        for load in &loads {
+            if let Some(summary) = load.summary.as_ref().filter(|s| s.malformed > 0) {
+                warn!(
+                    list = %load.name,
+                    malformed = summary.malformed,
+                    rules = summary.rules,
+                    samples = %malformed_samples(summary).join("; "),
+                    "filter list has lines that are not rules; they were skipped"
+                );
+            }
+        }
         self.handle.store(Arc::new(filter));
         let mut state = self.lock();
         state.loads = loads;
@@ -411,6 +424,10 @@ impl Filtering {
                     refresh_secs: list.refresh.as_secs(),
                     rules: load.and_then(|l| l.summary.as_ref()).map(|s| s.rules),
                     malformed: load.and_then(|l| l.summary.as_ref()).map(|s| s.malformed),
+                    malformed_samples: load
+                        .and_then(|l| l.summary.as_ref())
+                        .map(malformed_samples)
+                        .unwrap_or_default(),
                     stored: state.store.meta(name),
                     last_outcome: state.last_outcome.get(name).cloned(),
                     error: load.and_then(|l| l.error.clone()),
@@ -511,6 +528,15 @@ impl Filtering {
             safe_search,
         })
     }
+}
+
+/// The sampled malformed lines of a list, for logs and status.
+fn malformed_samples(summary: &dns::filter::ListSummary) -> Vec<String> {
+    summary
+        .samples
+        .iter()
+        .map(|m| format!("line {}: {}: {}", m.line, m.reason, m.text))
+        .collect()
 }
 
 /// Which lists a round of refreshes covers.

@@ -17,14 +17,13 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use benches::dnsperf::{LoadShape, Measured};
 use benches::names::{BENCH_TTL, BENCH_ZONE, BenchName, bench_names, query_file, zone_records};
 use benches::table::{cores, first_line_of, markdown_table, median, num, ratio, text_table};
-use benches::{STOP, check_stop, cpu_model, watch_signals};
+use benches::{check_stop, cpu_model, watch_signals};
 use clap::Parser;
 use e2e::unbound::{Unbound, UnboundOptions};
 use e2e::{DnsHierarchy, Host, Lab, Query, RouterdConfig, addr};
@@ -406,17 +405,7 @@ impl Environment {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(_) if STOP.load(Ordering::SeqCst) => {
-            eprintln!("load: interrupted; the lab is removed");
-            ExitCode::from(130)
-        }
-        Err(e) => {
-            eprintln!("load: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    benches::exit_code("load", run(&args))
 }
 
 /// The whole benchmark; the lab is torn down when this returns.

@@ -38,6 +38,20 @@ fn broken_lists_keep_the_last_good_copy() {
     }
     let f = filter_lab(GROUPS, "max_list_mb = 1", "");
     assert_eq!(ask(&f, Zone::Admin, ADS.0, "A").1, ["0.0.0.0"]);
+    // The ads list's one bad line is counted and shown with its number.
+    let (_, status) = refresh_ads(&f);
+    assert_eq!(
+        status.get("malformed").and_then(Value::as_u64),
+        Some(1),
+        "{status:?}"
+    );
+    let samples = status
+        .get("malformed_samples")
+        .and_then(Value::as_array)
+        .unwrap();
+    let first = samples[0].as_str().unwrap();
+    assert!(first.starts_with("line 6: "), "{first}");
+    assert!(first.contains("this line is not a rule"), "{first}");
 
     let mut enormous = String::from(ADS_LIST);
     for i in 0..80_000 {

@@ -38,14 +38,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use benches::dnsperf::LoadShape;
 use benches::names::{BENCH_TTL, BENCH_ZONE, bench_names, query_file, zone_records};
 use benches::table::cores;
-use benches::{STOP, watch_signals};
+use benches::watch_signals;
 use clap::{Parser, Subcommand};
 use e2e::unbound::{Unbound, UnboundOptions};
 use e2e::{DnsHierarchy, Host, Lab, addr};
@@ -139,17 +138,7 @@ fn main() -> ExitCode {
         }) => probe::run(*server, name, *until, Duration::from_secs(*limit)),
         None => run(&args.bench),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(_) if STOP.load(Ordering::SeqCst) => {
-            eprintln!("blocklist: interrupted; the lab is removed");
-            ExitCode::from(130)
-        }
-        Err(e) => {
-            eprintln!("blocklist: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    benches::exit_code("blocklist", result)
 }
 
 /// The servers this run compares: routerd and every peer that is

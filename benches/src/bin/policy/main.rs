@@ -35,11 +35,10 @@ mod report;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use benches::{STOP, check_stop, watch_signals};
+use benches::{check_stop, watch_signals};
 use clap::{Parser, Subcommand};
 use policies::eval::{DecidedBy, Packet, Payload, decide};
 use policies::model::{Action, Destination, Policy, Transport};
@@ -130,17 +129,7 @@ fn main() -> ExitCode {
         }) => apply_worker(policy_dir, script, *repeat),
         None => run(&args.bench),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(_) if STOP.load(Ordering::SeqCst) => {
-            eprintln!("policy: interrupted; the lab is removed");
-            ExitCode::from(130)
-        }
-        Err(e) => {
-            eprintln!("policy: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    benches::exit_code("policy", result)
 }
 
 fn median(values: &[f64]) -> f64 {
