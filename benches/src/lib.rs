@@ -76,6 +76,17 @@ pub fn wait_with_deadline(
     }
 }
 
+/// What the DNS benchmarks' lab needs (dnsmasq forwards to an Unbound, so
+/// Unbound is needed even when it is not compared).
+pub const LAB_TOOLS: [&str; 6] = [
+    "nsd",
+    "dig",
+    "ldns-signzone",
+    "unbound",
+    "dnsperf",
+    "routerd",
+];
+
 /// The exit status of a benchmark driver: 130 after Ctrl-C (the lab is
 /// removed by then), 1 with the error printed on any other failure.
 pub fn exit_code(program: &str, result: Result<()>) -> std::process::ExitCode {

@@ -314,13 +314,7 @@ impl Shared {
             );
         }
         let (blocked_by_list, blocked_by_group) = self.filtering.blocked();
-        let list_rules = self
-            .filtering
-            .status()
-            .lists
-            .into_iter()
-            .map(|l| (l.name, l.rules.unwrap_or(0)))
-            .collect();
+        let list_rules = self.filtering.list_rules();
         *self
             .snapshot
             .lock()

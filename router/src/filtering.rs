@@ -91,7 +91,6 @@ struct State {
     next_due: HashMap<String, Instant>,
     last_outcome: HashMap<String, String>,
     loads: Vec<ListLoad>,
-    built_at: Option<std::time::SystemTime>,
     build_ms: u64,
     blocked_by_list: BTreeMap<String, u64>,
     blocked_by_group: BTreeMap<String, u64>,
@@ -203,7 +202,6 @@ impl Filtering {
                 next_due,
                 last_outcome: HashMap::new(),
                 loads: Vec::new(),
-                built_at: None,
                 build_ms: 0,
                 blocked_by_list: BTreeMap::new(),
                 blocked_by_group: BTreeMap::new(),
@@ -232,8 +230,8 @@ impl Filtering {
     /// rebuilt (lists or groups changed). The caller rebuilds.
     pub fn reconfigure(&self, config: FilterConfig, settings: DnsSettings) -> bool {
         let mut state = self.lock();
+        // The groups' upstream views are part of `settings.filter`.
         let changed = state.config != config || state.settings.filter != settings.filter;
-        let views_changed = state.settings.views() != settings.views();
         if state.config.lists_dir != config.lists_dir {
             state.store = Arc::new(ListStore::new(config.lists_dir.clone()));
         }
@@ -251,7 +249,7 @@ impl Filtering {
         }
         state.config = config;
         state.settings = settings;
-        changed || views_changed
+        changed
     }
 
     /// Compiles the stored copies into a new filter and swaps it in.
@@ -299,7 +297,6 @@ impl Filtering {
         self.handle.store(Arc::new(filter));
         let mut state = self.lock();
         state.loads = loads;
-        state.built_at = Some(std::time::SystemTime::now());
         state.build_ms = build_ms;
     }
 
@@ -396,6 +393,18 @@ impl Filtering {
                     .or_default() += n;
             }
         }
+    }
+
+    /// Rules in each list's copy the running filter was built from (for
+    /// metrics: read from memory, unlike [`Self::status`], which also
+    /// reads every list's metadata file).
+    pub fn list_rules(&self) -> Vec<(String, u64)> {
+        let state = self.lock();
+        state
+            .loads
+            .iter()
+            .map(|l| (l.name.clone(), l.summary.as_ref().map_or(0, |s| s.rules)))
+            .collect()
     }
 
     /// Blocks so far by list and by group (for metrics).

@@ -411,14 +411,7 @@ fn main() -> ExitCode {
 /// The whole benchmark; the lab is torn down when this returns.
 fn run(args: &Args) -> Result<()> {
     watch_signals("load")?;
-    if !e2e::require(&[
-        "nsd",
-        "dig",
-        "ldns-signzone",
-        "unbound",
-        "dnsperf",
-        "routerd",
-    ]) {
+    if !e2e::require(&benches::LAB_TOOLS) {
         bail!("the lab cannot run here (see above)");
     }
     let routerd_bin = e2e::routerd::binary()?;

@@ -167,16 +167,7 @@ fn kinds(args: &BenchArgs) -> Vec<Kind> {
 /// The whole benchmark; the lab is torn down when this returns.
 fn run(args: &BenchArgs) -> Result<()> {
     watch_signals("blocklist")?;
-    // Unbound is needed even with --no-unbound: dnsmasq forwards to one.
-    let tools = [
-        "nsd",
-        "dig",
-        "ldns-signzone",
-        "unbound",
-        "dnsperf",
-        "routerd",
-    ];
-    if !e2e::require(&tools) {
+    if !e2e::require(&benches::LAB_TOOLS) {
         bail!("the lab cannot run here (see above)");
     }
     let kinds = kinds(args);
