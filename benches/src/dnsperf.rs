@@ -275,7 +275,8 @@ pub struct Server<'a> {
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub report: DnsperfReport,
-    /// Server CPU (user + system, all threads) during the run.
+    /// Server CPU (user + system, all threads and child processes) during
+    /// the run.
     pub server_cpu_s: f64,
     /// The user-space part of it.
     pub server_user_s: f64,
@@ -318,11 +319,11 @@ pub fn measure(
     let args = shape.args(server.addr, data, queries_in_file);
     let limit = Duration::from_secs(shape.seconds) + WATCHDOG_SLACK;
     check_stop()?;
-    let (user_before, sys_before) = e2e::process::cpu_times(server.pid)?;
+    let (user_before, sys_before) = e2e::process::tree_cpu_times(server.pid)?;
     let (busy_before, total_before) = machine_cpu_ticks()?;
     run_dnsperf(client, &args, out, limit)?;
-    let (user_after, sys_after) =
-        e2e::process::cpu_times(server.pid).with_context(|| format!("{} is gone", server.name))?;
+    let (user_after, sys_after) = e2e::process::tree_cpu_times(server.pid)
+        .with_context(|| format!("{} is gone", server.name))?;
     let (busy_after, total_after) = machine_cpu_ticks()?;
     let report = parse_dnsperf_output(out)?;
     let _ = std::fs::remove_file(out);

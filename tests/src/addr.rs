@@ -24,6 +24,8 @@ pub const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 53);
 pub const REFERENCE: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 54);
 /// Where a second reference (dnsmasq, forwarding to unbound) runs.
 pub const REFERENCE2: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 55);
+/// Where a third reference (NSD, answering authoritatively) runs.
+pub const REFERENCE3: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 56);
 /// The ordinary client.
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 100);
 /// A second allowed client (the flood source, so the first one's rate

@@ -295,6 +295,21 @@ impl DnsHierarchy {
         Ok(())
     }
 
+    /// Starts another NSD on `host` serving the same zone files as
+    /// `server` (records added with [`Self::add_records`] included), with
+    /// `server_count` serving processes on SO_REUSEPORT sockets. Not part
+    /// of the hierarchy (nothing delegates to it): the load benchmark asks
+    /// it directly, as the floor of what answering from memory costs.
+    pub fn serve_copy(&self, host: &Host, server: Server, server_count: u32) -> Result<Daemon> {
+        let mut addrs = vec![IpAddr::V4(host.v4)];
+        if !host.v6.is_unspecified() {
+            addrs.push(IpAddr::V6(host.v6));
+        }
+        let label = format!("{}-copy", server.name());
+        let conf = nsd_conf_with(&self.dir, &label, &addrs, server.zones(), server_count)?;
+        start_nsd(host, &label, &conf, server.zones())
+    }
+
     /// Stops every server (the "internet is down" case).
     pub fn stop_all(&mut self) {
         for server in Server::ALL {
@@ -339,6 +354,12 @@ pub fn serve_zones(host: &Host, dir: &Path, label: &str, zones: &[(&str, &str)])
     }
     let refs: Vec<(&str, &str)> = files.iter().map(|(o, f)| (*o, f.as_str())).collect();
     let conf = nsd_conf(dir, label, &addrs, &refs)?;
+    start_nsd(host, label, &conf, &refs)
+}
+
+/// Starts NSD on `host` with `conf` and waits until the first of `zones`
+/// answers authoritatively on the host's IPv4 address.
+fn start_nsd(host: &Host, label: &str, conf: &Path, zones: &[(&str, &str)]) -> Result<Daemon> {
     let mut daemon = host.spawn(
         &format!("nsd-{label}"),
         "nsd",
@@ -366,6 +387,20 @@ pub fn nsd_conf(
     addrs: &[IpAddr],
     zones: &[(&str, &str)],
 ) -> Result<PathBuf> {
+    nsd_conf_with(dir, label, addrs, zones, 1)
+}
+
+/// Like [`nsd_conf`], with `server_count` serving processes; more than one
+/// share the port through SO_REUSEPORT, as NSD's manual advises.
+fn nsd_conf_with(
+    dir: &Path,
+    label: &str,
+    addrs: &[IpAddr],
+    zones: &[(&str, &str)],
+    server_count: u32,
+) -> Result<PathBuf> {
+    let server_count = server_count.max(1);
+    let reuseport = if server_count > 1 { "yes" } else { "no" };
     let sdir = dir.join(format!("nsd-{label}"));
     std::fs::create_dir_all(&sdir)?;
     let s = sdir.display();
@@ -384,7 +419,8 @@ pub fn nsd_conf(
     pidfile: \"{s}/nsd.pid\"
     xfrdfile: \"{s}/xfrd.state\"
     xfrdir: \"{s}\"
-    server-count: 1
+    server-count: {server_count}
+    reuseport: {reuseport}
     verbosity: 1
     hide-version: yes
     refuse-any: no

@@ -222,6 +222,60 @@ pub fn cpu_times(pid: u32) -> Result<(Duration, Duration)> {
     Ok((duration(user), duration(system)))
 }
 
+/// Like [`cpu_times`], for `pid` and every live process descended from it:
+/// servers that fork their workers (NSD) count whole.
+pub fn tree_cpu_times(pid: u32) -> Result<(Duration, Duration)> {
+    let (mut user, mut system) = cpu_times(pid)?;
+    for child in descendants(pid) {
+        // A child that exits between the listing and the read is gone
+        // with its time, as it would be from any reading.
+        if let Ok((u, s)) = cpu_times(child) {
+            user += u;
+            system += s;
+        }
+    }
+    Ok((user, system))
+}
+
+/// Live processes descended from `pid`, from each process's parent in
+/// `/proc/<pid>/stat`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            if let Some(parent) = parse_stat_parent(&stat) {
+                parents.push((child, parent));
+            }
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while let Some(&ancestor) = found.get(i) {
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, parent)| *parent == ancestor)
+                .map(|(child, _)| *child),
+        );
+        i += 1;
+    }
+    found.split_off(1)
+}
+
+/// The parent pid (field 4) of a `/proc/<pid>/stat` line.
+fn parse_stat_parent(stat: &str) -> Option<u32> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// `(utime, stime)` (fields 14 and 15) of a `/proc/<pid>/stat` line, in
 /// clock ticks. The command name (field 2) may contain spaces and
 /// parentheses, so fields are counted from the last `)`.
@@ -283,6 +337,30 @@ mod tests {
                     1234 567 0 0 20 0 3 0 100 0 0";
         assert_eq!(super::parse_stat_cpu_ticks(line), Some((1234, 567)));
         assert_eq!(super::parse_stat_cpu_ticks("garbage"), None);
+        assert_eq!(super::parse_stat_parent(line), Some(1));
+    }
+
+    #[test]
+    fn a_process_tree_counts_its_children() {
+        // A child that burns CPU for a moment, then waits to be read.
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 5",
+            ])
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert!(super::descendants(me).contains(&child.id()));
+        // Parts first, then the tree: every reading only grows.
+        let (child_user, child_system) = super::cpu_times(child.id()).unwrap();
+        let (own_user, own_system) = super::cpu_times(me).unwrap();
+        let (tree_user, tree_system) = super::tree_cpu_times(me).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(child_user + child_system > std::time::Duration::ZERO);
+        assert!(tree_user + tree_system >= own_user + own_system + child_user + child_system);
     }
 
     #[test]

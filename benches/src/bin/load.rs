@@ -77,6 +77,12 @@ struct Args {
     /// `dnsmasq` binary is installed, Debian package dnsmasq-base).
     #[arg(long)]
     no_dnsmasq: bool,
+    /// Leave NSD out of the comparison. It answers the same queries
+    /// authoritatively from its own copy of the zones, one server process
+    /// per core: no recursion, cache or validation, the floor of what
+    /// answering a UDP query costs.
+    #[arg(long)]
+    no_nsd: bool,
 }
 
 /// The resolvers under test.
@@ -87,6 +93,9 @@ enum Target {
     /// dnsmasq caching and forwarding to the lab's Unbound: what Pi-hole
     /// runs (as FTL), single-threaded by design.
     Dnsmasq,
+    /// NSD serving the bench zones authoritatively: a reference for the
+    /// cost of the UDP path itself, not a resolver.
+    Nsd,
 }
 
 impl Target {
@@ -95,6 +104,7 @@ impl Target {
             Target::Routerd => "routerd",
             Target::Unbound => "unbound",
             Target::Dnsmasq => "dnsmasq",
+            Target::Nsd => "nsd",
         }
     }
 }
@@ -187,12 +197,18 @@ fn verify_answers(client: &Host, subject: Subject, names: &[BenchName]) -> Resul
             aaaa.status,
             aaaa.answers("AAAA")
         );
-        ensure!(a.ra(), "{who}: no RA flag on {} A", n.name);
+        // NSD answers as the zone's authority, not as a recursive server.
+        let served = if subject.target == Target::Nsd {
+            a.aa()
+        } else {
+            a.ra()
+        };
+        ensure!(served, "{who}: no RA (or AA from nsd) flag on {} A", n.name);
     }
     let secure = client.dig(subject.addr, &Query::new("www.secure.lab", "A").adflag())?;
     // dnsmasq does not validate; it passes Unbound's AD through on a miss
-    // (proxy-dnssec) but not from its own cache.
-    let validated = secure.ad() || subject.target == Target::Dnsmasq;
+    // (proxy-dnssec) but not from its own cache. NSD is the zone's source.
+    let validated = secure.ad() || matches!(subject.target, Target::Dnsmasq | Target::Nsd);
     ensure!(
         secure.status == "NOERROR"
             && secure.answers("A") == [e2e::dns_hierarchy::data::SECURE_A]
@@ -364,6 +380,7 @@ struct Environment {
     kernel: String,
     routerd: String,
     unbound: String,
+    references: String,
     dnsperf: String,
     command: String,
 }
@@ -379,6 +396,14 @@ impl Environment {
             kernel: first_line_of("uname", &["-sr"], ""),
             routerd: first_line_of(&routerd.to_string_lossy(), &["--version"], "routerd"),
             unbound: format!("unbound {}", unbound.trim_start_matches("Version ")),
+            references: format!(
+                "nsd {}; dnsmasq {}",
+                first_line_of("nsd", &["-v"], "NSD version").trim_start_matches("NSD version "),
+                first_line_of("dnsmasq", &["--version"], "version")
+                    .split_whitespace()
+                    .nth(2)
+                    .unwrap_or("unknown"),
+            ),
             dnsperf: format!(
                 "dnsperf {}",
                 first_line_of("dnsperf", &["-h"], "Version").trim_start_matches("Version ")
@@ -395,8 +420,8 @@ impl Environment {
                 self.cpu, self.cores, self.kernel
             ),
             format!(
-                "versions: {}; {}; {}",
-                self.routerd, self.unbound, self.dnsperf
+                "versions: {}; {}; {}; {}",
+                self.routerd, self.unbound, self.references, self.dnsperf
             ),
             format!("command:  {}", self.command),
         ]
@@ -480,6 +505,23 @@ fn run(args: &Args) -> Result<()> {
     if !args.no_dnsmasq && !with_dnsmasq {
         println!("dnsmasq not installed (Debian package dnsmasq-base): comparing two servers");
     }
+    let with_nsd = !args.no_nsd && !args.loopback;
+    if !args.no_nsd && args.loopback {
+        println!("--loopback: NSD left out (it serves the lab addresses only)");
+    }
+    let _nsd = if with_nsd {
+        let host = lab.add_host("nsd", addr::REFERENCE3)?;
+        let daemon = dns.serve_copy(&host, e2e::dns_hierarchy::Server::Leaf, cores)?;
+        subjects.push(Subject {
+            target: Target::Nsd,
+            addr: IpAddr::V4(addr::REFERENCE3),
+            pid: daemon.pid(),
+        });
+        hosts.push(host);
+        Some(daemon)
+    } else {
+        None
+    };
     let _dnsmasq = if with_dnsmasq {
         let host = lab.add_host("dnsmasq", addr::REFERENCE2)?;
         let daemon = start_dnsmasq(&host, unbound.addr(), args.loopback)?;
@@ -495,7 +537,7 @@ fn run(args: &Args) -> Result<()> {
     };
     println!(
         "lab ready in {:.1} s: {} names x A/AAAA + www.secure.lab A/AAAA = {queries_in_file} queries, \
-         TTL {BENCH_TTL} s; routerd workers = {cores} (0 = per core), unbound num-threads = {cores}",
+         TTL {BENCH_TTL} s; routerd workers = {cores} (0 = per core), unbound num-threads = {cores}, nsd server-count = {cores}",
         started.elapsed().as_secs_f64(),
         names.len(),
     );
@@ -613,12 +655,13 @@ fn run(args: &Args) -> Result<()> {
             verdict_p99,
         ),
     ];
-    if let Some(d) = summaries.get(2) {
+    for reference in summaries.iter().skip(2) {
         ratios.push(format!(
-            "routerd/dnsmasq: QPS {}, QPS per CPU-second {}, p99 {}",
-            ratio(r.qps, d.qps),
-            ratio(r.qps_per_cpu_s, d.qps_per_cpu_s),
-            ratio(r.p99_ms, d.p99_ms),
+            "routerd/{}: QPS {}, QPS per CPU-second {}, p99 {}",
+            reference.target.name(),
+            ratio(r.qps, reference.qps),
+            ratio(r.qps_per_cpu_s, reference.qps_per_cpu_s),
+            ratio(r.p99_ms, reference.p99_ms),
         ));
     }
 
