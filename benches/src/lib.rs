@@ -13,7 +13,7 @@ use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, ensure};
 
 /// Set by SIGINT/SIGTERM: stop the current round, tear the lab down.
 pub static STOP: AtomicBool = AtomicBool::new(false);
@@ -53,8 +53,24 @@ pub fn check_stop() -> Result<()> {
     Ok(())
 }
 
+/// The error [`wait_with_deadline`] returns for a child it had to kill
+/// because it outlived its limit (not for Ctrl-C).
+#[derive(Debug)]
+pub struct Overran {
+    pub what: String,
+    pub limit: Duration,
+}
+
+impl std::fmt::Display for Overran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ran over {:?} and was killed", self.what, self.limit)
+    }
+}
+
+impl std::error::Error for Overran {}
+
 /// Waits for `child` at most `limit`, polling every `poll`; kills it after
-/// that or on Ctrl-C.
+/// that ([`Overran`]) or on Ctrl-C.
 pub fn wait_with_deadline(
     child: &mut Child,
     what: &str,
@@ -70,7 +86,11 @@ pub fn wait_with_deadline(
             let _ = child.kill();
             let _ = child.wait();
             check_stop()?;
-            bail!("{what} ran over {limit:?} and was killed");
+            return Err(Overran {
+                what: what.to_string(),
+                limit,
+            }
+            .into());
         }
         std::thread::sleep(poll);
     }
@@ -112,4 +132,44 @@ pub fn cpu_model() -> String {
         .and_then(|l| l.split_once(':'))
         .map_or("unknown", |(_, v)| v.trim())
         .to_string()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // reason: test code
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_that_outlives_its_limit_is_killed_as_overran() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let error = wait_with_deadline(
+            &mut child,
+            "sleep",
+            Duration::from_millis(200),
+            Duration::from_millis(20),
+        )
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let overran = error.downcast_ref::<Overran>().unwrap();
+        assert_eq!(overran.what, "sleep");
+        // Killed and reaped: nothing left to wait for.
+        assert!(child.try_wait().unwrap().is_some());
+    }
+
+    #[test]
+    fn a_child_within_its_limit_returns_its_status() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let status = wait_with_deadline(
+            &mut child,
+            "true",
+            Duration::from_secs(10),
+            Duration::from_millis(10),
+        )
+        .unwrap();
+        assert!(status.success());
+    }
 }
