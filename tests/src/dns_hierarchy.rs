@@ -301,11 +301,8 @@ impl DnsHierarchy {
     /// of the hierarchy (nothing delegates to it): the load benchmark asks
     /// it directly, as the floor of what answering from memory costs.
     pub fn serve_copy(&self, host: &Host, server: Server, server_count: u32) -> Result<Daemon> {
-        let mut addrs = vec![IpAddr::V4(host.v4)];
-        if !host.v6.is_unspecified() {
-            addrs.push(IpAddr::V6(host.v6));
-        }
         let label = format!("{}-copy", server.name());
+        let addrs = host_addrs(host);
         let conf = nsd_conf_with(&self.dir, &label, &addrs, server.zones(), server_count)?;
         start_nsd(host, &label, &conf, server.zones())
     }
@@ -348,13 +345,19 @@ pub fn serve_zones(host: &Host, dir: &Path, label: &str, zones: &[(&str, &str)])
         std::fs::write(dir.join(&file), text)?;
         files.push((*origin, file));
     }
+    let refs: Vec<(&str, &str)> = files.iter().map(|(o, f)| (*o, f.as_str())).collect();
+    let conf = nsd_conf(dir, label, &host_addrs(host), &refs)?;
+    start_nsd(host, label, &conf, &refs)
+}
+
+/// The addresses an NSD on `host` listens on: its IPv4 address, and its
+/// IPv6 one when it has one.
+fn host_addrs(host: &Host) -> Vec<IpAddr> {
     let mut addrs = vec![IpAddr::V4(host.v4)];
     if !host.v6.is_unspecified() {
         addrs.push(IpAddr::V6(host.v6));
     }
-    let refs: Vec<(&str, &str)> = files.iter().map(|(o, f)| (*o, f.as_str())).collect();
-    let conf = nsd_conf(dir, label, &addrs, &refs)?;
-    start_nsd(host, label, &conf, &refs)
+    addrs
 }
 
 /// Starts NSD on `host` with `conf` and waits until the first of `zones`

@@ -272,17 +272,22 @@ fn descendants(pid: u32) -> Vec<u32> {
 
 /// The parent pid (field 4) of a `/proc/<pid>/stat` line.
 fn parse_stat_parent(stat: &str) -> Option<u32> {
+    stat_fields_from_state(stat)?.nth(1)?.parse().ok()
+}
+
+/// The fields of a `/proc/<pid>/stat` line from field 3 (state) on. The
+/// command name (field 2) may contain spaces and parentheses, so fields
+/// are counted from the last `)`.
+fn stat_fields_from_state(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
     let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
+    Some(rest.split_whitespace())
 }
 
 /// `(utime, stime)` (fields 14 and 15) of a `/proc/<pid>/stat` line, in
-/// clock ticks. The command name (field 2) may contain spaces and
-/// parentheses, so fields are counted from the last `)`.
+/// clock ticks.
 pub fn parse_stat_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    // rest starts at field 3 (state): utime is field 14, i.e. index 11.
-    let mut fields = rest.split_whitespace().skip(11);
+    // Counted from field 3 (state): utime is field 14, i.e. index 11.
+    let mut fields = stat_fields_from_state(stat)?.skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some((utime, stime))
