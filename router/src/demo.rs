@@ -132,6 +132,7 @@ fn demo_config(dir: &std::path::Path, hints: PathBuf) -> Config {
             max_bytes: 1 << 20,
             memory_entries: 10_000,
         },
+        wireguard: crate::wireguard::settings::WireguardConfig::default(),
     }
 }
 

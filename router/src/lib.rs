@@ -14,3 +14,4 @@ pub mod links;
 pub mod lists;
 pub mod metrics;
 pub mod table;
+pub mod wireguard;

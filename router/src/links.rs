@@ -292,7 +292,7 @@ fn validate(want: &ZoneLink) -> Result<(), LinkError> {
 
 /// The kernel's `dev_valid_name`: at most IFNAMSIZ - 1 bytes, not `.` or
 /// `..`, no `/`, `:` or whitespace.
-fn valid_ifname(name: &str) -> bool {
+pub(crate) fn valid_ifname(name: &str) -> bool {
     !name.is_empty()
         && name.len() < 16
         && name != "."

@@ -15,6 +15,8 @@ use serde_json::Value;
 mod dns;
 #[path = "routerctl/policy.rs"]
 mod policy;
+#[path = "routerctl/wg.rs"]
+mod wg;
 
 /// Ask a running routerd for its status, or tell it to reload.
 #[derive(Debug, Parser)]
@@ -43,6 +45,11 @@ enum Command {
     /// DNS: the query log, top lists, filter lists and decisions.
     #[command(subcommand)]
     Dns(dns::DnsCommand),
+    /// WireGuard tunnels and peers (`wg show` by default), and keys.
+    Wg {
+        #[command(subcommand)]
+        command: Option<wg::WgCommand>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -70,6 +77,7 @@ async fn execute(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Policy(command) => policy::execute(&cli.socket, cli.json, command).await,
         Command::Dns(command) => dns::execute(&cli.socket, cli.json, command).await,
+        Command::Wg { command } => wg::execute(&cli.socket, cli.json, command.as_ref()).await,
         Command::Status => {
             let (code, body) = client::call(&cli.socket, "GET", "/v1/status").await?;
             if code != 200 {

@@ -198,6 +198,13 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         Some(dir) => policy_zones(dir),
         None => (Vec::new(), None),
     };
+    let zone_names = match (&policies_dir, &zones_error) {
+        (None, _) => PolicyZones::NoPolicies,
+        // The firewall reports why the policy does not load.
+        (Some(_), Some(_)) => PolicyZones::Unreadable,
+        (Some(_), None) => PolicyZones::Known(zones.iter().map(|z| z.name.clone()).collect()),
+    };
+    let wireguard = super::wireguard::check_wireguard(&checker, &raw.wireguard, &zone_names)?;
     let (filter_settings, filter) =
         super::filter::check_filter(&checker, &dns.filter, zones, zones_error.as_deref())?;
     let query_log = super::filter::check_query_log(&checker, &dns.query_log)?;
@@ -223,7 +230,15 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         policies_dir,
         filter,
         query_log,
+        wireguard,
     })
+}
+
+/// The zones the policy files declare, for settings that name one.
+pub(super) enum PolicyZones {
+    NoPolicies,
+    Unreadable,
+    Known(Vec<String>),
 }
 
 /// The policy's zones and their networks, for filtering groups and the

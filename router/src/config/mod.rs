@@ -5,6 +5,7 @@
 mod check;
 pub mod filter;
 pub mod raw;
+mod wireguard;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub struct Config {
     pub policies_dir: Option<PathBuf>,
     pub filter: filter::FilterConfig,
     pub query_log: filter::QueryLogConfig,
+    pub wireguard: crate::wireguard::settings::WireguardConfig,
 }
 
 /// A configuration error, located in its file.
@@ -106,3 +108,5 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wireguard_tests;

@@ -27,6 +27,9 @@ pub struct RawConfig {
     pub metrics: RawMetrics,
     /// Zones and firewall policies; absent: routerd leaves nftables alone.
     pub policies: Option<RawPolicies>,
+    /// WireGuard tunnels; absent: routerd leaves WireGuard alone.
+    #[serde(default)]
+    pub wireguard: RawWireguard,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -275,4 +278,75 @@ pub struct RawPolicies {
 pub struct RawMetrics {
     /// `ip:port` to serve `/metrics` on; unset: no listener.
     pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWireguard {
+    /// auto (kernel when it has WireGuard, else wireguard-go), kernel or userspace.
+    pub backend: Option<RawWgBackend>,
+    /// The routing table routerd owns for tunnel routes.
+    pub route_table: Option<Spanned<u32>>,
+    /// Priority of the rule that sends lookups to `route_table`.
+    pub rule_priority: Option<u32>,
+    /// The wireguard-go binary for the userspace backend.
+    pub userspace_binary: Option<PathBuf>,
+    #[serde(default)]
+    pub tunnels: Vec<Spanned<RawTunnel>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawWgBackend {
+    Auto,
+    Kernel,
+    Userspace,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTunnel {
+    /// The interface name, at most 15 bytes.
+    pub interface: Spanned<String>,
+    /// Base64 private key (`routerctl wg genkey`), mode 0600 or stricter.
+    pub private_key_file: Spanned<PathBuf>,
+    /// UDP port; unset: the kernel picks one (fine for a site that only dials out).
+    pub listen_port: Option<Spanned<u16>>,
+    /// The router's addresses on the tunnel, with prefix length.
+    #[serde(default)]
+    pub addresses: Vec<IpNet>,
+    pub mtu: Option<Spanned<u32>>,
+    /// The firewall zone the interface belongs to.
+    pub zone: Option<Spanned<String>>,
+    /// table (a route per allowed IP in `route_table`), bgp or none.
+    pub routes: Option<RawRoutes>,
+    /// A peer from which nothing was received for this long is stale.
+    pub stale_after: Option<Spanned<String>>,
+    #[serde(default)]
+    pub peers: Vec<Spanned<RawPeer>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawRoutes {
+    Table,
+    Bgp,
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeer {
+    /// Letters, digits, `-`, `_` and `.`; how status names the peer.
+    pub name: Spanned<String>,
+    /// Base64 public key.
+    pub public_key: Spanned<String>,
+    /// Base64 preshared key, mode 0600 or stricter.
+    pub preshared_key_file: Option<Spanned<PathBuf>>,
+    /// `host:port`; the host may be a DNS name.
+    pub endpoint: Option<Spanned<String>>,
+    /// Addresses routed to the peer and accepted from it.
+    pub allowed_ips: Spanned<Vec<IpNet>>,
+    /// Seconds between keepalives; unset or 0: none.
+    pub persistent_keepalive: Option<u16>,
 }

@@ -107,7 +107,7 @@ pub async fn execute(socket: &Path, json_output: bool, command: &DnsCommand) -> 
     }
 }
 
-async fn call(
+pub async fn call(
     socket: &Path,
     method: &str,
     path: &str,
@@ -120,7 +120,7 @@ async fn call(
     Ok(body)
 }
 
-fn print_or(
+pub fn print_or(
     json_output: bool,
     body: &Value,
     render: impl Fn(&Value) -> String,
