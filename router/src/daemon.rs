@@ -17,8 +17,13 @@ use tracing::{error, info, warn};
 use crate::config::{self, Config};
 use crate::filtering::{FilterStatus, Filtering};
 use crate::firewall::{Firewall, FirewallStatus};
+use crate::wireguard::manager::Wireguard;
+use crate::wireguard::resolve::own_server;
+use crate::wireguard::status::WireguardStatus;
 use crate::{control, metrics};
 
+/// How often tunnels are read for peer health and endpoint names.
+const WIREGUARD_INTERVAL: Duration = Duration::from_secs(1);
 /// How often counters are sampled for the queries-per-second figure.
 const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 /// The window the queries-per-second figure is averaged over.
@@ -37,6 +42,7 @@ pub struct Shared {
     pub filtering: Arc<Filtering>,
     /// `None` when `[dns.query_log] enabled = false`.
     pub query_log: Option<dns::querylog::QueryLog>,
+    pub wireguard: tokio::sync::Mutex<Wireguard>,
 }
 
 #[derive(Debug)]
@@ -91,6 +97,9 @@ pub struct Status {
     pub filter: FilterStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_log: Option<dns::querylog::LogStats>,
+    /// Present when tunnels are configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wireguard: Option<WireguardStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,10 +130,13 @@ impl Shared {
             Some(firewall) => Some(firewall.lock().await.status()),
             None => None,
         };
+        let wireguard =
+            Some(self.wireguard.lock().await.status()).filter(|w| !w.tunnels.is_empty());
         let running = self.running.lock().await;
         let dns = running.dns_status().await;
         let qps = qps(&running.samples);
         Status {
+            wireguard,
             firewall,
             filter: self.filtering.status(),
             query_log: self.query_log.as_ref().map(dns::querylog::QueryLog::stats),
@@ -177,6 +189,15 @@ impl Shared {
         }
         if config.query_log != running.config.query_log {
             warn!("[dns.query_log] changes take effect at the next restart");
+        }
+        if config.wireguard != running.config.wireguard {
+            // Tunnel problems after a valid configuration (wireguard-go
+            // missing, say) do not refuse the reload: they show in status.
+            self.wireguard
+                .lock()
+                .await
+                .apply(config.wireguard.clone(), own_server(&config.dns.listen))
+                .await;
         }
         if config.dns == running.config.dns {
             let changed = config != running.config;
@@ -415,10 +436,16 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     };
     let socket_path = config.control_socket.clone();
     filtering.spawn_refresher();
+    // After DNS, which resolves the endpoint names.
+    let mut wireguard = Wireguard::new(own_server(&config.dns.listen));
+    wireguard
+        .apply(config.wireguard.clone(), own_server(&config.dns.listen))
+        .await;
     let shared = Arc::new(Shared {
         firewall,
         filtering,
         query_log,
+        wireguard: tokio::sync::Mutex::new(wireguard),
         config_path: path.to_path_buf(),
         started: Instant::now(),
         running: tokio::sync::Mutex::new(Running {
@@ -443,6 +470,15 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
             sampler.sample().await;
         }
     });
+    let watcher = Arc::clone(&shared);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WIREGUARD_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            watcher.wireguard.lock().await.tick().await;
+        }
+    });
 
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -460,6 +496,7 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
         }
     }
     info!("stopping");
+    shared.wireguard.lock().await.shutdown().await;
     let _ = std::fs::remove_file(&socket_path);
     Ok(())
 }

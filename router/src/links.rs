@@ -152,7 +152,7 @@ pub async fn ensure_zone_links(links: &[ZoneLink]) -> Result<LinksReport, LinkEr
 
 /// The netlink connection task lives exactly as long as one call, also when
 /// the caller drops that call's future midway.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -303,13 +303,13 @@ pub(crate) fn valid_ifname(name: &str) -> bool {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct LinkState {
-    index: u32,
-    up: bool,
+pub(crate) struct LinkState {
+    pub(crate) index: u32,
+    pub(crate) up: bool,
 }
 
 /// The link named `name`, or `None` when there is none.
-async fn find_link(handle: &Handle, name: &str) -> Result<Option<LinkState>, io::Error> {
+pub(crate) async fn find_link(handle: &Handle, name: &str) -> Result<Option<LinkState>, io::Error> {
     let mut reply = handle.link().get().match_name(name).execute();
     match reply.try_next().await {
         Ok(Some(message)) => Ok(Some(LinkState {
@@ -382,7 +382,7 @@ fn vlan_link_message(name: &str, parent_index: u32, id: u16) -> LinkMessage {
 /// The interface address a dump entry describes. IPv4 puts the local
 /// address in IFA_LOCAL (IFA_ADDRESS is the peer on point-to-point links);
 /// IPv6 sends only IFA_ADDRESS.
-fn address_of(message: &AddressMessage) -> Option<IpNet> {
+pub(crate) fn address_of(message: &AddressMessage) -> Option<IpNet> {
     let find = |local: bool| {
         message
             .attributes
@@ -445,7 +445,7 @@ fn failed(
 
 /// rtnetlink's error as the errno the kernel answered, so callers can tell
 /// "no such device" from "not supported" without matching its message.
-fn os_error(error: rtnetlink::Error) -> io::Error {
+pub(crate) fn os_error(error: rtnetlink::Error) -> io::Error {
     match error {
         rtnetlink::Error::NetlinkError(message) => message.to_io(),
         other => io::Error::other(other.to_string()),

@@ -6,7 +6,8 @@
 //! `GET /v1/policy`, `POST /v1/policy/check`, `POST /v1/policy/apply`,
 //! `POST /v1/policy/confirm` and `GET /v1/policy/stats` drive the firewall;
 //! `POST /v1/dns/why`, `/v1/dns/log`, `/v1/dns/top`, `/v1/dns/refresh` and
-//! `GET /v1/dns/lists` cover filtering and the query log.
+//! `GET /v1/dns/lists` cover filtering and the query log;
+//! `GET /v1/wireguard` reports tunnels and peers.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,7 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
         .route("/v1/dns/top", post(dns::top))
         .route("/v1/dns/lists", get(dns::lists))
         .route("/v1/dns/refresh", post(dns::refresh))
+        .route("/v1/wireguard", get(wireguard))
         .with_state(shared);
     if let Err(error) = axum::serve(listener, app).await {
         warn!(%error, "control API stopped");
@@ -74,6 +76,10 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.status().await).into_response()
+}
+
+async fn wireguard(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.wireguard.lock().await.status()).into_response()
 }
 
 async fn reload(State(shared): State<Arc<Shared>>) -> Response {

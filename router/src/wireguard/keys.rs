@@ -13,6 +13,10 @@ use wireguard_control::Key;
 pub struct SecretKey(Key);
 
 impl SecretKey {
+    pub fn new(key: Key) -> SecretKey {
+        SecretKey(key)
+    }
+
     pub fn key(&self) -> &Key {
         &self.0
     }

@@ -3,5 +3,11 @@
 //! backend or wireguard-go, their addresses and routes over rtnetlink, and
 //! each peer's health.
 
+pub mod health;
 pub mod keys;
+pub mod manager;
+pub mod netlink;
+pub mod plan;
+pub mod resolve;
 pub mod settings;
+pub mod status;
