@@ -81,6 +81,7 @@ pub struct MetricsSnapshot {
     pub blocked_by_list: std::collections::BTreeMap<String, u64>,
     pub blocked_by_group: std::collections::BTreeMap<String, u64>,
     pub list_rules: Vec<(String, u64)>,
+    pub wireguard: WireguardStatus,
 }
 
 /// `routerctl status` as JSON.
@@ -191,6 +192,12 @@ impl Shared {
             warn!("[dns.query_log] changes take effect at the next restart");
         }
         if config.wireguard != running.config.wireguard {
+            if let Some(firewall) = &self.firewall {
+                firewall
+                    .lock()
+                    .await
+                    .set_tunnel_interfaces(config.wireguard.interfaces());
+            }
             // Tunnel problems after a valid configuration (wireguard-go
             // missing, say) do not refuse the reload: they show in status.
             self.wireguard
@@ -336,6 +343,7 @@ impl Shared {
         }
         let (blocked_by_list, blocked_by_group) = self.filtering.blocked();
         let list_rules = self.filtering.list_rules();
+        let wireguard = self.wireguard.lock().await.status();
         *self
             .snapshot
             .lock()
@@ -346,6 +354,7 @@ impl Shared {
             blocked_by_list,
             blocked_by_group,
             list_rules,
+            wireguard,
         });
     }
 }
@@ -396,6 +405,7 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     let firewall = match &config.policies_dir {
         Some(dir) => {
             let mut firewall = Firewall::new(dir.clone());
+            firewall.set_tunnel_interfaces(config.wireguard.interfaces());
             if let Err(e) = firewall.apply(None).await {
                 error!(dir = %dir.display(), error = %e.error, "policy not applied at start");
             }

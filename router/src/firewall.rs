@@ -26,6 +26,9 @@ pub struct Firewall {
     last_error: Option<String>,
     rollbacks: u64,
     next_pending_id: u64,
+    /// Interfaces the WireGuard tunnels bring up with their own
+    /// addresses: their zones' links are left to the tunnels.
+    tunnel_interfaces: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,7 +159,13 @@ impl Firewall {
             last_error: None,
             rollbacks: 0,
             next_pending_id: 1,
+            tunnel_interfaces: Vec::new(),
         }
+    }
+
+    /// Names the interfaces that WireGuard tunnels own.
+    pub fn set_tunnel_interfaces(&mut self, interfaces: Vec<String>) {
+        self.tunnel_interfaces = interfaces;
     }
 
     /// Validates `dir` (default: the configured one) and compares it with
@@ -195,6 +204,7 @@ impl Firewall {
             .policy
             .zones
             .iter()
+            .filter(|zone| !self.tunnel_interfaces.contains(&zone.interface))
             .map(|zone| ZoneLink {
                 zone: zone.name.clone(),
                 name: zone.interface.clone(),

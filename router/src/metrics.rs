@@ -136,6 +136,7 @@ impl Collector for DnsCollector {
                     .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(value, None)?;
             }
         }
+        encode_wireguard(&mut encoder, &snapshot.wireguard)?;
         let mut family = encoder.encode_descriptor(
             "router_dns_list_rules",
             "Rules in the copy of each list the filter was built from",
@@ -186,6 +187,69 @@ impl Collector for DnsCollector {
         )?;
         Ok(())
     }
+}
+
+/// Per peer: handshake age, bytes each way and whether it is up.
+fn encode_wireguard(
+    encoder: &mut DescriptorEncoder,
+    status: &crate::wireguard::status::WireguardStatus,
+) -> Result<(), std::fmt::Error> {
+    use crate::wireguard::health::Verdict;
+    let peers: Vec<_> = status
+        .tunnels
+        .iter()
+        .flat_map(|t| t.peers.iter().map(move |p| (t.interface.as_str(), p)))
+        .collect();
+    if peers.is_empty() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(
+        "router_wireguard_peer_handshake_age_seconds",
+        "Seconds since the peer's latest handshake (absent: never)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (tunnel, peer) in &peers {
+        if let Some(age) = peer.latest_handshake_secs_ago {
+            family
+                .encode_family(&[("tunnel", *tunnel), ("peer", peer.name.as_str())])?
+                .encode_gauge(&i64::try_from(age).unwrap_or(i64::MAX))?;
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "router_wireguard_peer_receive_bytes",
+            "Bytes received from the peer",
+            (|p| p.rx_bytes) as fn(&crate::wireguard::status::PeerStatus) -> u64,
+        ),
+        (
+            "router_wireguard_peer_transmit_bytes",
+            "Bytes sent to the peer",
+            |p| p.tx_bytes,
+        ),
+    ] {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (tunnel, peer) in &peers {
+            family
+                .encode_family(&[("tunnel", *tunnel), ("peer", peer.name.as_str())])?
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
+                    &pick(peer),
+                    None,
+                )?;
+        }
+    }
+    let mut family = encoder.encode_descriptor(
+        "router_wireguard_peer_up",
+        "1 when the peer was heard from within its tunnel's stale_after",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (tunnel, peer) in &peers {
+        family
+            .encode_family(&[("tunnel", *tunnel), ("peer", peer.name.as_str())])?
+            .encode_gauge(&i64::from(peer.verdict == Verdict::Up))?;
+    }
+    Ok(())
 }
 
 async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {

@@ -194,15 +194,15 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
             .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICIES_DIR))
     });
 
-    let (zones, zones_error) = match &policies_dir {
+    let (zones, zone_links, zones_error) = match &policies_dir {
         Some(dir) => policy_zones(dir),
-        None => (Vec::new(), None),
+        None => (Vec::new(), Vec::new(), None),
     };
     let zone_names = match (&policies_dir, &zones_error) {
         (None, _) => PolicyZones::NoPolicies,
         // The firewall reports why the policy does not load.
         (Some(_), Some(_)) => PolicyZones::Unreadable,
-        (Some(_), None) => PolicyZones::Known(zones.iter().map(|z| z.name.clone()).collect()),
+        (Some(_), None) => PolicyZones::Known(zone_links),
     };
     let wireguard = super::wireguard::check_wireguard(&checker, &raw.wireguard, &zone_names)?;
     let (filter_settings, filter) =
@@ -238,12 +238,20 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
 pub(super) enum PolicyZones {
     NoPolicies,
     Unreadable,
-    Known(Vec<String>),
+    Known(Vec<TunnelZone>),
+}
+
+/// What a tunnel's zone must agree with.
+pub(super) struct TunnelZone {
+    pub(super) name: String,
+    pub(super) interface: String,
+    pub(super) addresses: Vec<ipnet::IpNet>,
 }
 
 /// The policy's zones and their networks, for filtering groups and the
-/// query log; with the reason when the policy does not load.
-fn policy_zones(dir: &Path) -> (Vec<ZoneNetworks>, Option<String>) {
+/// query log, and their interfaces and router addresses, for tunnels;
+/// with the reason when the policy does not load.
+fn policy_zones(dir: &Path) -> (Vec<ZoneNetworks>, Vec<TunnelZone>, Option<String>) {
     match policies::load_dir(dir, &policies::Protected::default()) {
         Ok(loaded) => (
             loaded
@@ -255,9 +263,19 @@ fn policy_zones(dir: &Path) -> (Vec<ZoneNetworks>, Option<String>) {
                     networks: zone.subnets().collect(),
                 })
                 .collect(),
+            loaded
+                .policy
+                .zones
+                .iter()
+                .map(|zone| TunnelZone {
+                    name: zone.name.clone(),
+                    interface: zone.interface.clone(),
+                    addresses: zone.router_addresses().collect(),
+                })
+                .collect(),
             None,
         ),
-        Err(e) => (Vec::new(), Some(e.to_string())),
+        Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
     }
 }
 

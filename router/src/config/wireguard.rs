@@ -144,20 +144,46 @@ fn check_tunnel(
         Some(mtu) => *mtu.get_ref(),
         None => crate::wireguard::settings::DEFAULT_MTU,
     };
+    let mut addresses = raw.addresses.clone();
     let zone = match &raw.zone {
         Some(zone) => {
             let name = zone.get_ref();
             match zones {
-                PolicyZones::Known(known) if !known.contains(name) => {
-                    return Err(checker.error_at(
-                        zone,
-                        format!(
-                            "tunnel {interface}: zone \"{name}\" is not declared in the policy files (zones: {})",
-                            known.join(", ")
-                        ),
-                    ));
+                PolicyZones::Known(known) => {
+                    let Some(declared) = known.iter().find(|z| &z.name == name) else {
+                        let names: Vec<&str> = known.iter().map(|z| z.name.as_str()).collect();
+                        return Err(checker.error_at(
+                            zone,
+                            format!(
+                                "tunnel {interface}: zone \"{name}\" is not declared in the policy files (zones: {})",
+                                names.join(", ")
+                            ),
+                        ));
+                    };
+                    if declared.interface != interface {
+                        return Err(checker.error_at(
+                            zone,
+                            format!(
+                                "tunnel {interface}: zone \"{name}\" is on interface {}: set interface = \"{interface}\" in that zone so its rules apply to the tunnel",
+                                declared.interface
+                            ),
+                        ));
+                    }
+                    // The zone's router addresses are the tunnel's, unless
+                    // the tunnel names its own, which must then agree.
+                    if addresses.is_empty() {
+                        addresses = declared.addresses.clone();
+                    } else if !same_set(&addresses, &declared.addresses) {
+                        return Err(checker.error_at(
+                            zone,
+                            format!(
+                                "tunnel {interface}: addresses {addresses:?} differ from zone \"{name}\"'s {:?}: declare them in one place",
+                                declared.addresses
+                            ),
+                        ));
+                    }
                 }
-                PolicyZones::Known(_) | PolicyZones::Unreadable => {}
+                PolicyZones::Unreadable => {}
                 PolicyZones::NoPolicies => {
                     return Err(checker.error_at(
                         zone,
@@ -242,7 +268,7 @@ fn check_tunnel(
         interface,
         private_key,
         listen_port: raw.listen_port.as_ref().map(|p| *p.get_ref()),
-        addresses: raw.addresses.clone(),
+        addresses,
         mtu,
         zone,
         routes,
@@ -335,6 +361,16 @@ fn check_peer(
         allowed_ips,
         persistent_keepalive: raw.persistent_keepalive.filter(|k| *k > 0),
     })
+}
+
+fn same_set(a: &[IpNet], b: &[IpNet]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a.dedup();
+    b.dedup();
+    a == b
 }
 
 /// Whether two networks share an address.

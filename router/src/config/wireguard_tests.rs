@@ -244,3 +244,42 @@ fn unknown_keys_in_a_peer_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_tunnel_zone_must_be_the_policy_zone_on_that_interface() {
+    let site = Site::new();
+    let policies = site.dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(
+        policies.join("zones.toml"),
+        "[management]\nzone = \"admin\"\n\n[[zone]]\nname = \"admin\"\ninterface = \"eth1\"\nipv4 = [\"192.168.10.1/24\"]\ninput = \"accept\"\nforward = \"accept\"\n\n[[zone]]\nname = \"sites\"\ninterface = \"wg-home\"\nipv4 = [\"10.62.0.1/24\"]\ninput = \"reject\"\nforward = \"reject\"\n",
+    )
+    .unwrap();
+    let with_zone = |zone: &str, addresses: &str| {
+        format!(
+            "[policies]\ndir = \"policies\"\n\n{}",
+            tunnel("").replace(
+                "addresses = [\"10.62.0.1/24\"]\n",
+                &format!("{addresses}zone = \"{zone}\"\n")
+            )
+        )
+    };
+    // The zone's router addresses become the tunnel's.
+    let config = site.parse(&with_zone("sites", "")).unwrap();
+    let tunnel = &config.wireguard.tunnels[0];
+    assert_eq!(tunnel.zone.as_deref(), Some("sites"));
+    assert_eq!(tunnel.addresses, vec!["10.62.0.1/24".parse().unwrap()]);
+
+    let e = error(&site, &with_zone("admin", ""));
+    assert!(e.message.contains("is on interface eth1"), "{e}");
+    let e = error(&site, &with_zone("iot", ""));
+    assert!(
+        e.message.contains("not declared") && e.message.contains("sites"),
+        "{e}"
+    );
+    let e = error(
+        &site,
+        &with_zone("sites", "addresses = [\"10.63.0.1/24\"]\n"),
+    );
+    assert!(e.message.contains("differ from zone"), "{e}");
+}

@@ -45,6 +45,13 @@ impl Default for WireguardConfig {
     }
 }
 
+impl WireguardConfig {
+    /// The tunnels' interface names.
+    pub fn interfaces(&self) -> Vec<String> {
+        self.tunnels.iter().map(|t| t.interface.clone()).collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
