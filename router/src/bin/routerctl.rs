@@ -305,6 +305,11 @@ Filtering
         }
         out.push_str(&indent(&table::render(&["", ""], &rows)));
     }
+    if let Some(tunnels) = status["wireguard"]["tunnels"].as_array() {
+        out.push_str("\nWireGuard\n");
+        let rows: Vec<Vec<String>> = tunnels.iter().map(wg::summary).collect();
+        out.push_str(&indent(&table::render(&["", ""], &rows)));
+    }
     out
 }
 

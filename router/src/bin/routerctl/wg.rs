@@ -108,6 +108,39 @@ fn render(body: &Value) -> String {
     out
 }
 
+/// One line of `routerctl status` for a tunnel: its peers by verdict.
+pub fn summary(tunnel: &Value) -> Vec<String> {
+    let peers = tunnel["peers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let count = |verdict: &str| peers.iter().filter(|p| p["verdict"] == verdict).count();
+    let mut line = format!(
+        "{} peers up of {} ({}",
+        count("up"),
+        peers.len(),
+        text(&tunnel["backend"])
+    );
+    let names = |verdict: &str| -> Vec<String> {
+        peers
+            .iter()
+            .filter(|p| p["verdict"] == verdict)
+            .map(|p| text(&p["name"]))
+            .collect()
+    };
+    for verdict in ["stale", "never"] {
+        let down = names(verdict);
+        if !down.is_empty() {
+            line.push_str(&format!("; {verdict}: {}", down.join(", ")));
+        }
+    }
+    line.push(')');
+    if let Some(error) = tunnel["error"].as_str() {
+        line.push_str(&format!("; error: {error}"));
+    }
+    vec![text(&tunnel["interface"]), line]
+}
+
 /// The address in use, and the name it came from when there is one.
 fn endpoint(peer: &Value) -> String {
     let current = text(&peer["endpoint"]);
