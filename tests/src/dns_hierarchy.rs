@@ -258,27 +258,7 @@ impl DnsHierarchy {
     /// than the built-in data. Signed zones are refused: the new records
     /// would have no signatures.
     pub fn add_records(&mut self, origin: &str, records: &str) -> Result<()> {
-        let origin = if origin.ends_with('.') {
-            origin.to_string()
-        } else {
-            format!("{origin}.")
-        };
-        let mut targets = Vec::new();
-        for server in Server::ALL {
-            for (zone, file) in server.zones() {
-                if zone.eq_ignore_ascii_case(&origin) {
-                    if file.ends_with(".signed") {
-                        bail!("{origin} is signed: cannot add records to it");
-                    }
-                    targets.push((server, *file));
-                }
-            }
-        }
-        if targets.is_empty() {
-            bail!("no lab server serves {origin}");
-        }
-        for (server, file) in targets {
-            let path = self.dir.join(file);
+        for (server, path) in self.unsigned_zone_files(origin)? {
             let mut text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             if !text.ends_with('\n') {
@@ -289,6 +269,64 @@ impl DnsHierarchy {
                 text.push('\n');
             }
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            self.stop(server);
+            self.start_server(server)?;
+        }
+        Ok(())
+    }
+
+    /// The servers of the unsigned zone `origin` with their copy of its
+    /// file; an error for a signed zone (changed records would have no
+    /// signatures) or one no server serves.
+    fn unsigned_zone_files(&self, origin: &str) -> Result<Vec<(Server, PathBuf)>> {
+        let origin = if origin.ends_with('.') {
+            origin.to_string()
+        } else {
+            format!("{origin}.")
+        };
+        let mut targets = Vec::new();
+        for server in Server::ALL {
+            for (zone, file) in server.zones() {
+                if zone.eq_ignore_ascii_case(&origin) {
+                    if file.ends_with(".signed") {
+                        bail!("{origin} is signed: cannot change records in it");
+                    }
+                    targets.push((server, self.dir.join(file)));
+                }
+            }
+        }
+        if targets.is_empty() {
+            bail!("no lab server serves {origin}");
+        }
+        Ok(targets)
+    }
+
+    /// Replaces the line `old` (compared without surrounding whitespace)
+    /// of the unsigned zone `origin` with `new`, on every server that
+    /// serves it, and restarts those servers: a record that changes, such
+    /// as a name whose address moves. An error if no line of the zone is
+    /// `old`; signed zones are refused, as by [`Self::add_records`].
+    pub fn replace_record(&mut self, origin: &str, old: &str, new: &str) -> Result<()> {
+        let old = old.trim();
+        for (server, path) in self.unsigned_zone_files(origin)? {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let mut found = false;
+            let mut changed = String::with_capacity(text.len() + new.len());
+            for line in text.lines() {
+                if line.trim() == old {
+                    found = true;
+                    changed.push_str(new.trim());
+                } else {
+                    changed.push_str(line);
+                }
+                changed.push('\n');
+            }
+            if !found {
+                bail!("no line {old:?} in {}", path.display());
+            }
+            std::fs::write(&path, changed)
+                .with_context(|| format!("writing {}", path.display()))?;
             self.stop(server);
             self.start_server(server)?;
         }

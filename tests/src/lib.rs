@@ -36,6 +36,7 @@ pub mod routerd;
 pub mod tls;
 pub mod traffic;
 pub mod unbound;
+pub mod wg_lab;
 pub mod zones_lab;
 
 pub use dig::{DigResult, Query, Rr};

@@ -262,10 +262,7 @@ impl RouterdConfig {
 
     /// The config file's text.
     pub fn to_toml(&self, control_socket: &std::path::Path) -> String {
-        let list = |items: &[String]| {
-            let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
-            format!("[{}]", quoted.join(", "))
-        };
+        let list = toml_list;
         let listen: Vec<String> = self.listen.iter().map(ToString::to_string).collect();
         let mut t = String::new();
         let _ = writeln!(t, "[dns]");
@@ -534,8 +531,14 @@ pub fn routerd_check(host: &Host, config: &std::path::Path) -> Result<Ctl> {
     Ok(Ctl::from_output(&out))
 }
 
+/// A TOML array of strings.
+pub(crate) fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
 /// A TOML basic string.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

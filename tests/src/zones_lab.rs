@@ -421,7 +421,7 @@ fn add_zone_host(lab: &Lab, router: &Host, zone: Zone) -> Result<Host> {
 }
 
 /// `sysctl -w` each `key=value` inside `host`'s namespace.
-fn sysctl(host: &Host, settings: &[&str]) -> Result<()> {
+pub(crate) fn sysctl(host: &Host, settings: &[&str]) -> Result<()> {
     let mut args = vec!["-q", "-w"];
     args.extend_from_slice(settings);
     host.run("sysctl", &args)?;

@@ -79,7 +79,9 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn wireguard(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.wireguard.lock().await.status()).into_response()
+    let mut wireguard = shared.wireguard.lock().await;
+    wireguard.refresh().await;
+    Json(wireguard.status()).into_response()
 }
 
 async fn reload(State(shared): State<Arc<Shared>>) -> Response {

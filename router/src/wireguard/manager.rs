@@ -160,27 +160,15 @@ impl Wireguard {
                 recreate = true;
                 continue;
             }
-            let Some(backend) = runtime.backend else {
+            if runtime.backend.is_none() {
                 recreate |= runtime.error.is_some();
                 continue;
-            };
-            match read_device(&tunnel.interface, backend).await {
-                Ok(device) => {
-                    for peer in &device.peers {
-                        runtime
-                            .activity
-                            .entry(peer.public_key.clone())
-                            .or_default()
-                            .observe(peer.rx_bytes, now);
-                    }
-                    runtime.device = Some(device);
-                }
-                Err(e) => {
-                    warn!(interface = %tunnel.interface, error = %e, "tunnel device unreadable; recreating it");
-                    runtime.device = None;
-                    recreate = true;
-                    continue;
-                }
+            }
+            if let Err(e) = observe(&tunnel.interface, runtime, now).await {
+                warn!(interface = %tunnel.interface, error = %e, "tunnel device unreadable; recreating it");
+                runtime.device = None;
+                recreate = true;
+                continue;
             }
             if let Some(server) = self.resolver
                 && refresh_names(tunnel, runtime, server, now).await
@@ -193,6 +181,18 @@ impl Wireguard {
             let config = self.config.clone();
             let resolver = self.resolver;
             self.apply(config, resolver).await;
+        }
+    }
+
+    /// Reads every device now, so a status that follows is current.
+    pub async fn refresh(&mut self) {
+        let now = Instant::now();
+        for (name, runtime) in &mut self.tunnels {
+            if runtime.backend.is_some()
+                && let Err(e) = observe(name, runtime, now).await
+            {
+                debug!(interface = %name, error = %e, "tunnel device unreadable");
+            }
         }
     }
 
@@ -264,6 +264,23 @@ impl Wireguard {
             remove_tunnel(&netlink, &name, runtime).await;
         }
     }
+}
+
+/// Reads the device and notes which peers' receive counters moved.
+async fn observe(name: &str, runtime: &mut Runtime, now: Instant) -> Result<(), String> {
+    let Some(backend) = runtime.backend else {
+        return Ok(());
+    };
+    let device = read_device(name, backend).await?;
+    for peer in &device.peers {
+        runtime
+            .activity
+            .entry(peer.public_key.clone())
+            .or_default()
+            .observe(peer.rx_bytes, now);
+    }
+    runtime.device = Some(device);
+    Ok(())
 }
 
 fn backend_name(backend: Backend) -> &'static str {
@@ -521,7 +538,13 @@ async fn start_userspace(binary: &Path, name: &str) -> Result<Child, String> {
                 if line.starts_with(['┌', '│', '└']) {
                     continue;
                 }
-                warn!(%interface, "wireguard-go: {line}");
+                // A peer without an endpoint waits for the other side to
+                // call; status already says it has none.
+                if line.contains("no known endpoint for peer") {
+                    debug!(%interface, "wireguard-go: {line}");
+                } else {
+                    warn!(%interface, "wireguard-go: {line}");
+                }
             }
         });
     }
