@@ -278,7 +278,20 @@ fn three_sites_mesh() {
         return;
     }
     let lab = WgLab::with_keys().unwrap();
-    let mut routerds = lab.start_mesh().unwrap();
+    // Site a lets routerd choose the backend: the kernel's WireGuard when
+    // it has one, else wireguard-go.
+    let mut auto = lab.routerd_config(A, &lab.mesh_tunnel(A).unwrap());
+    auto.extra_toml = auto
+        .extra_toml
+        .replace("backend = \"userspace\"", "backend = \"auto\"");
+    assert!(auto.extra_toml.contains("backend = \"auto\""));
+    let mut routerds = vec![auto.start(&lab.site(A).router).unwrap()];
+    for site in [B, C] {
+        routerds.push(
+            lab.start_site(site, &lab.mesh_tunnel(site).unwrap())
+                .unwrap(),
+        );
+    }
 
     // Every LAN reaches every other through the tunnels.
     lab.wait_mesh_reachable(UP).unwrap();
@@ -306,7 +319,14 @@ fn three_sites_mesh() {
     let after = lab.wg_dump(A).unwrap();
     let now = unix_now();
     let tunnel = status.tunnel(iface).unwrap();
-    assert_eq!(tunnel.backend, "userspace");
+    // Asking for a kernel WireGuard link loads the module when there is one.
+    let kernel_has_wireguard = Path::new("/sys/module/wireguard").exists();
+    let expected = if kernel_has_wireguard {
+        "kernel"
+    } else {
+        "userspace"
+    };
+    assert_eq!(tunnel.backend, expected, "auto chose wrongly");
     assert_eq!(tunnel.error, None);
     assert_eq!(tunnel.public_key, site_a.key().unwrap().public_key);
     assert_eq!(tunnel.public_key, after.public_key);
