@@ -44,7 +44,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
         cargo install cargo-fuzz --locked
     fi
     fuzz_log=$(mktemp)
-    for target in parse_query cached_answer filter_list; do
+    for target in parse_query cached_answer filter_list bgp_message; do
         if (cd fuzz && cargo fuzz run -O --sanitizer none "$target" -- \
             -max_total_time="$fuzz_seconds" >"$fuzz_log" 2>&1); then
             echo "fuzz $target: $(grep -E '^Done [0-9]+ runs' "$fuzz_log" || echo 'done')"

@@ -1,1 +1,12 @@
-//! placeholder
+//! A minimal BGP-4 speaker as plain state machines: messages in, actions
+//! out, timers as inputs. The tokio driver in `router` owns the sockets.
+
+pub mod error;
+pub mod fsm;
+pub mod policy;
+pub mod rib;
+pub mod rib_out;
+pub mod route;
+pub mod wire;
+
+pub use error::{BgpError, Notification};

@@ -133,6 +133,7 @@ fn demo_config(dir: &std::path::Path, hints: PathBuf) -> Config {
             memory_entries: 10_000,
         },
         wireguard: crate::wireguard::settings::WireguardConfig::default(),
+        bgp: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! metrics. The protocol work lives in the library crates (`dns`, and later
 //! `policies`, `bgp`, `vrrp`); this crate wires them to the system.
 
+pub mod bgp;
 pub mod client;
 pub mod config;
 pub mod control;
@@ -13,5 +14,6 @@ pub mod firewall;
 pub mod links;
 pub mod lists;
 pub mod metrics;
+pub mod secret;
 pub mod table;
 pub mod wireguard;

@@ -205,6 +205,11 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         (Some(_), None) => PolicyZones::Known(zone_links),
     };
     let wireguard = super::wireguard::check_wireguard(&checker, &raw.wireguard, &zone_names)?;
+    let bgp = raw
+        .bgp
+        .as_ref()
+        .map(|bgp| super::bgp::check_bgp(&checker, bgp))
+        .transpose()?;
     let (filter_settings, filter) =
         super::filter::check_filter(&checker, &dns.filter, zones, zones_error.as_deref())?;
     let query_log = super::filter::check_query_log(&checker, &dns.query_log)?;
@@ -231,6 +236,7 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         filter,
         query_log,
         wireguard,
+        bgp,
     })
 }
 

@@ -2,6 +2,7 @@
 //! structs, then checked into a [`Config`] that holds only valid values.
 //! The daemon never sees a raw struct.
 
+mod bgp;
 mod check;
 pub mod filter;
 pub mod raw;
@@ -36,6 +37,8 @@ pub struct Config {
     pub filter: filter::FilterConfig,
     pub query_log: filter::QueryLogConfig,
     pub wireguard: crate::wireguard::settings::WireguardConfig,
+    /// `None` when there is no `[bgp]`.
+    pub bgp: Option<crate::bgp::settings::BgpConfig>,
 }
 
 /// A configuration error, located in its file.
@@ -106,6 +109,8 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+#[cfg(test)]
+mod bgp_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

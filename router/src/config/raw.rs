@@ -30,6 +30,8 @@ pub struct RawConfig {
     /// WireGuard tunnels; absent: routerd leaves WireGuard alone.
     #[serde(default)]
     pub wireguard: RawWireguard,
+    /// The BGP speaker; absent: no BGP.
+    pub bgp: Option<Spanned<RawBgp>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -349,4 +351,67 @@ pub struct RawPeer {
     pub allowed_ips: Spanned<Vec<IpNet>>,
     /// Seconds between keepalives; unset or 0: none.
     pub persistent_keepalive: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBgp {
+    /// This site's AS number (4-octet allowed).
+    pub asn: Spanned<u32>,
+    /// The BGP identifier: an IPv4 address of this router.
+    pub router_id: Spanned<std::net::Ipv4Addr>,
+    /// Addresses to accept sessions on (port 179 unless given); empty:
+    /// no listener, sessions are only dialled.
+    #[serde(default)]
+    pub listen: Vec<Spanned<String>>,
+    /// Offered hold time, seconds: 0 or at least 3.
+    pub hold_time: Option<Spanned<u16>>,
+    /// Wait between connection attempts, e.g. "5s".
+    pub connect_retry: Option<Spanned<String>>,
+    /// The kernel routing table best routes go to.
+    pub kernel_table: Option<Spanned<u32>>,
+    /// This site's networks, announced to the peers.
+    #[serde(default)]
+    pub networks: Vec<IpNet>,
+    #[serde(default)]
+    pub peers: Vec<Spanned<RawBgpPeer>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBgpPeer {
+    /// Letters, digits, `-`, `_` and `.`.
+    pub name: Spanned<String>,
+    pub address: Spanned<std::net::IpAddr>,
+    pub remote_asn: Spanned<u32>,
+    /// TCP port of the peer; default 179.
+    pub port: Option<u16>,
+    /// Our source address toward the peer.
+    pub local_address: Option<std::net::IpAddr>,
+    /// Only accept the peer's connection, never dial.
+    #[serde(default)]
+    pub passive: bool,
+    /// TCP MD5 signature key (RFC 2385) in a file of mode 0600.
+    pub md5_password_file: Option<Spanned<PathBuf>>,
+    /// GTSM (RFC 5082): accept only packets that come with TTL 255.
+    #[serde(default)]
+    pub gtsm: bool,
+    /// More accepted prefixes than this end the session (Cease/1).
+    pub max_prefixes: Option<Spanned<u32>>,
+    pub import: Option<Spanned<RawBgpPolicy>>,
+    pub export: Option<Spanned<RawBgpPolicy>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBgpPolicy {
+    /// Prefix-list entries, first match wins, no match denies:
+    /// "permit 10.61.0.0/16 le 24", "deny 0.0.0.0/0 le 32".
+    pub prefixes: Option<Vec<String>>,
+    /// Routes with longer AS paths are refused.
+    pub max_as_path_len: Option<usize>,
+    /// LOCAL_PREF given to imported routes.
+    pub local_pref: Option<u32>,
+    /// MED sent with exported routes.
+    pub med: Option<u32>,
 }

@@ -2,7 +2,6 @@
 //! preshared keys in files only root may read.
 
 use std::fmt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use wireguard_control::Key;
@@ -48,21 +47,9 @@ pub fn parse_key(text: &str) -> Result<Key, String> {
     })
 }
 
-/// Reads a key file, refusing one that others than its owner may read or
-/// write: a leaked private key lets anyone impersonate the site.
+/// Reads a key file (see [`crate::secret::read_secret_file`]).
 pub fn read_key_file(path: &Path) -> Result<SecretKey, String> {
-    let metadata = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "key file {} has mode {mode:04o}: expected 0600 or stricter (chmod 600 {})",
-            path.display(),
-            path.display()
-        ));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    let text = crate::secret::read_secret_file(path)?;
     parse_key(&text)
         .map(SecretKey)
         .map_err(|e| format!("key file {}: {e}", path.display()))
@@ -81,6 +68,8 @@ pub fn public_of(private: &str) -> Result<String, String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

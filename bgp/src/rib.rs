@@ -1,0 +1,653 @@
+//! The routing information bases of RFC 4271 3.2 and the decision process
+//! of 9.1: an Adj-RIB-In per peer, the Loc-RIB with every candidate per
+//! prefix, and the export toward one peer. Pure data structures; the
+//! caller feeds UPDATEs and session events and acts on the returned
+//! changes (kernel routes, UPDATEs to send).
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::policy::{Import, Rejection};
+use crate::route::{PathAttributes, PeerInfo, Route, Source, Update};
+
+// Prefixes come from configured peers, not strangers, and a million of them
+// must hash fast.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// LOCAL_PREF assumed when a route has none (the usual default).
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+
+/// A change to one source's route for a prefix; `None` is a withdrawal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RibChange {
+    pub prefix: IpNet,
+    pub attributes: Option<Arc<PathAttributes>>,
+}
+
+/// The routes one peer announced, after import policy.
+#[derive(Debug, Clone)]
+pub struct AdjRibIn {
+    peer: PeerInfo,
+    routes: Map<IpNet, Arc<PathAttributes>>,
+    rejected: u64,
+    last_rejection: Option<(IpNet, Rejection)>,
+}
+
+impl AdjRibIn {
+    pub fn new(peer: PeerInfo) -> AdjRibIn {
+        AdjRibIn {
+            peer,
+            routes: Map::default(),
+            rejected: 0,
+            last_rejection: None,
+        }
+    }
+
+    pub fn peer(&self) -> &PeerInfo {
+        &self.peer
+    }
+
+    pub fn source(&self) -> Source {
+        Source::Peer(self.peer)
+    }
+
+    /// Accepted prefixes: what the max-prefix limit counts.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    pub fn get(&self, prefix: &IpNet) -> Option<Route> {
+        self.routes.get(prefix).map(|attributes| Route {
+            prefix: *prefix,
+            attributes: Arc::clone(attributes),
+            source: self.source(),
+        })
+    }
+
+    pub fn routes(&self) -> impl Iterator<Item = Route> + '_ {
+        self.routes.iter().map(|(prefix, attributes)| Route {
+            prefix: *prefix,
+            attributes: Arc::clone(attributes),
+            source: self.source(),
+        })
+    }
+
+    /// Announcements refused by import policy since the session started.
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    pub fn last_rejection(&self) -> Option<(IpNet, Rejection)> {
+        self.last_rejection
+    }
+
+    /// Applies one UPDATE through `import`. Returns the prefixes whose
+    /// route changed, each once, for `LocRib::update`. A refused
+    /// announcement withdraws what the peer had sent before for that
+    /// prefix: the peer replaced it.
+    pub fn apply(&mut self, update: &Update, import: &Import<'_>) -> Vec<RibChange> {
+        let mut changes = Vec::with_capacity(update.withdrawn.len() + update.announced.len());
+        // RFC 4271 9: a prefix both withdrawn and announced is announced.
+        let reannounced: Option<Set<IpNet>> =
+            if update.withdrawn.is_empty() || update.announced.is_empty() {
+                None
+            } else {
+                Some(update.announced.iter().copied().collect())
+            };
+        for prefix in &update.withdrawn {
+            if reannounced.as_ref().is_some_and(|set| set.contains(prefix)) {
+                continue;
+            }
+            if self.routes.remove(prefix).is_some() {
+                changes.push(RibChange {
+                    prefix: *prefix,
+                    attributes: None,
+                });
+            }
+        }
+        if update.announced.is_empty() {
+            return changes;
+        }
+        // `None`: announced without attributes, which the decoder should
+        // not let through; dropping the prefixes is the safe reading.
+        let attributes = match &update.attributes {
+            Some(attributes) => import.attributes(attributes).map_err(Some),
+            None => Err(None),
+        };
+        for prefix in &update.announced {
+            let verdict = match &attributes {
+                Ok(attributes) => import.prefix(prefix).map(|()| attributes).map_err(Some),
+                Err(rejection) => Err(*rejection),
+            };
+            match verdict {
+                Ok(attributes) => {
+                    if self.insert(*prefix, attributes) {
+                        changes.push(RibChange {
+                            prefix: *prefix,
+                            attributes: Some(Arc::clone(attributes)),
+                        });
+                    }
+                }
+                Err(rejection) => {
+                    if let Some(rejection) = rejection {
+                        self.rejected += 1;
+                        self.last_rejection = Some((*prefix, rejection));
+                    }
+                    if self.routes.remove(prefix).is_some() {
+                        changes.push(RibChange {
+                            prefix: *prefix,
+                            attributes: None,
+                        });
+                    }
+                }
+            }
+        }
+        changes
+    }
+
+    /// Whether the prefix's route changed.
+    fn insert(&mut self, prefix: IpNet, attributes: &Arc<PathAttributes>) -> bool {
+        match self.routes.entry(prefix) {
+            Entry::Occupied(mut entry) => {
+                if same_attributes(entry.get(), attributes) {
+                    return false;
+                }
+                entry.insert(Arc::clone(attributes));
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(Arc::clone(attributes));
+            }
+        }
+        true
+    }
+}
+
+/// The best route for a prefix moved: `old` was installed and announced,
+/// `new` replaces it (`None`: no route left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestChange {
+    pub prefix: IpNet,
+    pub old: Option<Route>,
+    pub new: Option<Route>,
+}
+
+/// The decision step at which a candidate was eliminated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A locally originated route exists.
+    Learned,
+    LocalPreference,
+    AsPathLength,
+    Origin,
+    Med,
+    Ibgp,
+    RouterId,
+    PeerAddress,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Learned => "learned (local route preferred)",
+            Reason::LocalPreference => "lower local preference",
+            Reason::AsPathLength => "longer AS path",
+            Reason::Origin => "higher origin",
+            Reason::Med => "higher MED (same neighbour AS)",
+            Reason::Ibgp => "iBGP (eBGP preferred)",
+            Reason::RouterId => "higher router id",
+            Reason::PeerAddress => "higher peer address",
+        })
+    }
+}
+
+/// A candidate's place in the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Standing {
+    Best,
+    Lost(Reason),
+}
+
+impl fmt::Display for Standing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Standing::Best => f.write_str("best"),
+            Standing::Lost(reason) => reason.fmt(f),
+        }
+    }
+}
+
+/// Which of a prefix's candidates a route replaces: one per peer address,
+/// one local.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKey {
+    Local,
+    Peer(IpAddr),
+}
+
+impl SourceKey {
+    fn of(source: &Source) -> SourceKey {
+        match source {
+            Source::Local => SourceKey::Local,
+            Source::Peer(peer) => SourceKey::Peer(peer.address),
+        }
+    }
+}
+
+/// A route without its prefix (the map's key) and with its source as an
+/// index into `LocRib::sources`: 16 bytes where a `Route` takes 56, which
+/// is most of the Loc-RIB's memory at a million prefixes.
+#[derive(Debug, Clone)]
+struct Candidate {
+    attributes: Arc<PathAttributes>,
+    source: u32,
+}
+
+impl Candidate {
+    fn same(&self, other: &Candidate) -> bool {
+        self.source == other.source && same_attributes(&self.attributes, &other.attributes)
+    }
+}
+
+/// A prefix's candidates, never empty, the best first. Most prefixes have
+/// one, kept inline to spare an allocation each.
+#[derive(Debug, Clone)]
+enum Candidates {
+    One(Candidate),
+    Many(Vec<Candidate>),
+}
+
+enum Outcome {
+    Unchanged,
+    Changed,
+    Emptied,
+}
+
+impl Candidates {
+    fn as_slice(&self) -> &[Candidate] {
+        match self {
+            Candidates::One(candidate) => std::slice::from_ref(candidate),
+            Candidates::Many(candidates) => candidates,
+        }
+    }
+
+    fn best(&self) -> &Candidate {
+        &self.as_slice()[0]
+    }
+
+    /// Sets the candidate of `source` (`None`: removes it) and re-runs the
+    /// decision.
+    fn set(
+        &mut self,
+        source: u32,
+        attributes: Option<&Arc<PathAttributes>>,
+        sources: &[Source],
+    ) -> Outcome {
+        let new = |attributes: &Arc<PathAttributes>| Candidate {
+            attributes: Arc::clone(attributes),
+            source,
+        };
+        match self {
+            Candidates::One(current) => match (current.source == source, attributes) {
+                (true, None) => Outcome::Emptied,
+                (true, Some(a)) if same_attributes(&current.attributes, a) => Outcome::Unchanged,
+                (true, Some(a)) => {
+                    *current = new(a);
+                    Outcome::Changed
+                }
+                (false, None) => Outcome::Unchanged,
+                (false, Some(a)) => {
+                    let mut candidates = Vec::with_capacity(2);
+                    candidates.push(current.clone());
+                    candidates.push(new(a));
+                    reselect(&mut candidates, sources);
+                    *self = Candidates::Many(candidates);
+                    Outcome::Changed
+                }
+            },
+            Candidates::Many(candidates) => {
+                let at = candidates.iter().position(|c| c.source == source);
+                match (at, attributes) {
+                    (None, None) => Outcome::Unchanged,
+                    (None, Some(a)) => {
+                        candidates.push(new(a));
+                        reselect(candidates, sources);
+                        Outcome::Changed
+                    }
+                    (Some(i), Some(a)) if same_attributes(&candidates[i].attributes, a) => {
+                        Outcome::Unchanged
+                    }
+                    (Some(i), Some(a)) => {
+                        candidates[i] = new(a);
+                        reselect(candidates, sources);
+                        Outcome::Changed
+                    }
+                    (Some(i), None) => {
+                        candidates.swap_remove(i);
+                        if let [last] = candidates.as_slice() {
+                            *self = Candidates::One(last.clone());
+                        } else {
+                            reselect(candidates, sources);
+                        }
+                        Outcome::Changed
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn same_attributes(a: &Arc<PathAttributes>, b: &Arc<PathAttributes>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
+}
+
+/// Moves the best candidate first.
+fn reselect(candidates: &mut [Candidate], sources: &[Source]) {
+    let (best, ()) = with_standings(candidates, sources, |_| ());
+    candidates.swap(0, best);
+}
+
+/// Runs the decision with scratch space on the stack for the usual few
+/// candidates; `then` sees each candidate's elimination step.
+fn with_standings<T>(
+    candidates: &[Candidate],
+    sources: &[Source],
+    then: impl FnOnce(&[Option<Reason>]) -> T,
+) -> (usize, T) {
+    const INLINE: usize = 16;
+    if candidates.len() <= INLINE {
+        let mut lost = [None; INLINE];
+        let lost = &mut lost[..candidates.len()];
+        let best = decide(candidates, sources, lost);
+        (best, then(lost))
+    } else {
+        let mut lost = vec![None; candidates.len()];
+        let best = decide(candidates, sources, &mut lost);
+        (best, then(&lost))
+    }
+}
+
+/// RFC 4271 9.1.2.2 as successive eliminations over the whole set, never
+/// pairwise: MED is only comparable within a neighbour AS, so a pairwise
+/// order is not transitive and the winner would depend on arrival order.
+/// Returns the index of the one survivor and marks in `lost` the step that
+/// removed each other candidate.
+fn decide(candidates: &[Candidate], sources: &[Source], lost: &mut [Option<Reason>]) -> usize {
+    let peer = |c: &Candidate| match &sources[c.source as usize] {
+        Source::Local => None,
+        Source::Peer(peer) => Some(*peer),
+    };
+    let c = candidates;
+    eliminate(c, lost, Reason::Learned, |c| peer(c).is_some());
+    eliminate(c, lost, Reason::LocalPreference, |c| {
+        Reverse(c.attributes.local_pref.unwrap_or(DEFAULT_LOCAL_PREF))
+    });
+    eliminate(c, lost, Reason::AsPathLength, |c| {
+        c.attributes.as_path.len()
+    });
+    eliminate(c, lost, Reason::Origin, |c| c.attributes.origin);
+    eliminate_med(c, lost);
+    eliminate(c, lost, Reason::Ibgp, |c| !peer(c).is_some_and(|p| p.ebgp));
+    // Local routes have no peer, but by now at most one is left.
+    eliminate(c, lost, Reason::RouterId, |c| peer(c).map(|p| p.router_id));
+    eliminate(c, lost, Reason::PeerAddress, |c| peer(c).map(|p| p.address));
+    lost.iter().position(Option::is_none).unwrap_or(0)
+}
+
+/// One step: of the candidates still in, those whose key is above the
+/// lowest are out for `reason`.
+fn eliminate<K: Ord>(
+    candidates: &[Candidate],
+    lost: &mut [Option<Reason>],
+    reason: Reason,
+    key: impl Fn(&Candidate) -> K,
+) {
+    let mut alive = candidates
+        .iter()
+        .zip(lost.iter())
+        .filter(|(_, lost)| lost.is_none())
+        .map(|(candidate, _)| key(candidate));
+    let (Some(first), Some(second)) = (alive.next(), alive.next()) else {
+        return;
+    };
+    let keep = alive.fold(first.min(second), K::min);
+    for (candidate, lost) in candidates.iter().zip(lost.iter_mut()) {
+        if lost.is_none() && key(candidate) > keep {
+            *lost = Some(reason);
+        }
+    }
+}
+
+/// Step (c): within each neighbour AS, only the lowest MED survives
+/// (a missing MED counts as 0).
+fn eliminate_med(candidates: &[Candidate], lost: &mut [Option<Reason>]) {
+    if lost.iter().filter(|l| l.is_none()).count() <= 1 {
+        return;
+    }
+    let med = |c: &Candidate| c.attributes.med.unwrap_or(0);
+    let neighbour = |c: &Candidate| c.attributes.as_path.first();
+    // Those marked in this step were in at its start.
+    let alive = |lost: &[Option<Reason>], i: usize| matches!(lost[i], None | Some(Reason::Med));
+    for (i, candidate) in candidates.iter().enumerate() {
+        if lost[i].is_some() {
+            continue;
+        }
+        let beaten = candidates.iter().enumerate().any(|(j, other)| {
+            alive(lost, j)
+                && neighbour(other) == neighbour(candidate)
+                && med(other) < med(candidate)
+        });
+        if beaten {
+            lost[i] = Some(Reason::Med);
+        }
+    }
+}
+
+/// Every candidate route per prefix, from all peers' Adj-RIBs-In and local
+/// origination, and the best of each.
+#[derive(Debug, Clone, Default)]
+pub struct LocRib {
+    prefixes: Map<IpNet, Candidates>,
+    /// Indexed by `Candidate::source`. A peer keeps its slot across
+    /// sessions; its latest `PeerInfo` applies to all its routes.
+    sources: Vec<Source>,
+}
+
+impl LocRib {
+    pub fn new() -> LocRib {
+        LocRib::default()
+    }
+
+    /// Applies one source's changes (from `AdjRibIn::apply`, or local
+    /// origination with `Source::Local`) and returns the prefixes whose
+    /// best route changed. A prefix listed twice in `changes` is listed
+    /// twice in the result, in order. A peer is known by its address: its
+    /// `PeerInfo` must not change while it has routes here (`remove_peer`
+    /// at the end of each session).
+    pub fn update(&mut self, source: Source, changes: &[RibChange]) -> Vec<BestChange> {
+        let id = self.source_id(source);
+        let mut moved = Vec::new();
+        for change in changes {
+            if let Some(best) = self.set(change.prefix, id, change.attributes.as_ref()) {
+                moved.push(best);
+            }
+        }
+        moved
+    }
+
+    /// Originates (or re-originates) a prefix from this speaker.
+    pub fn originate(
+        &mut self,
+        prefix: IpNet,
+        attributes: Arc<PathAttributes>,
+    ) -> Option<BestChange> {
+        let id = self.source_id(Source::Local);
+        self.set(prefix, id, Some(&attributes))
+    }
+
+    pub fn withdraw_local(&mut self, prefix: IpNet) -> Option<BestChange> {
+        let id = self.source_id(Source::Local);
+        self.set(prefix, id, None)
+    }
+
+    /// Drops every route learned from the peer at `address` (its session
+    /// went down).
+    pub fn remove_peer(&mut self, address: IpAddr) -> Vec<BestChange> {
+        let key = SourceKey::Peer(address);
+        let Some(id) = self.sources.iter().position(|s| SourceKey::of(s) == key) else {
+            return Vec::new();
+        };
+        let LocRib { prefixes, sources } = self;
+        let id = id as u32;
+        let mut moved = Vec::new();
+        prefixes.retain(|prefix, candidates| {
+            let old = candidates.best().clone();
+            match candidates.set(id, None, sources) {
+                Outcome::Unchanged => true,
+                Outcome::Emptied => {
+                    moved.push(BestChange {
+                        prefix: *prefix,
+                        old: Some(route(sources, *prefix, &old)),
+                        new: None,
+                    });
+                    false
+                }
+                Outcome::Changed => {
+                    let new = candidates.best();
+                    if !old.same(new) {
+                        moved.push(BestChange {
+                            prefix: *prefix,
+                            old: Some(route(sources, *prefix, &old)),
+                            new: Some(route(sources, *prefix, new)),
+                        });
+                    }
+                    true
+                }
+            }
+        });
+        moved
+    }
+
+    pub fn best(&self, prefix: &IpNet) -> Option<Route> {
+        let candidates = self.prefixes.get(prefix)?;
+        Some(route(&self.sources, *prefix, candidates.best()))
+    }
+
+    /// Every candidate for the prefix, the best first, each with the step
+    /// of the decision that eliminated it.
+    pub fn candidates(&self, prefix: &IpNet) -> Vec<(Route, Standing)> {
+        let Some(candidates) = self.prefixes.get(prefix) else {
+            return Vec::new();
+        };
+        let candidates = candidates.as_slice();
+        let (_, standings) = with_standings(candidates, &self.sources, |lost| {
+            lost.iter()
+                .map(|lost| lost.map_or(Standing::Best, Standing::Lost))
+                .collect::<Vec<_>>()
+        });
+        candidates
+            .iter()
+            .map(|c| route(&self.sources, *prefix, c))
+            .zip(standings)
+            .collect()
+    }
+
+    /// The best route of every prefix, in no particular order.
+    pub fn best_routes(&self) -> impl Iterator<Item = Route> + '_ {
+        self.prefixes
+            .iter()
+            .map(|(prefix, candidates)| route(&self.sources, *prefix, candidates.best()))
+    }
+
+    /// Prefixes with at least one candidate.
+    pub fn len(&self) -> usize {
+        self.prefixes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prefixes.is_empty()
+    }
+
+    fn source_id(&mut self, source: Source) -> u32 {
+        let key = SourceKey::of(&source);
+        match self.sources.iter().position(|s| SourceKey::of(s) == key) {
+            Some(id) => {
+                self.sources[id] = source;
+                id as u32
+            }
+            None => {
+                self.sources.push(source);
+                (self.sources.len() - 1) as u32
+            }
+        }
+    }
+
+    fn set(
+        &mut self,
+        prefix: IpNet,
+        source: u32,
+        attributes: Option<&Arc<PathAttributes>>,
+    ) -> Option<BestChange> {
+        let LocRib { prefixes, sources } = self;
+        match prefixes.entry(prefix) {
+            Entry::Vacant(entry) => {
+                let new = Candidate {
+                    attributes: Arc::clone(attributes?),
+                    source,
+                };
+                let best = route(sources, prefix, &new);
+                entry.insert(Candidates::One(new));
+                Some(BestChange {
+                    prefix,
+                    old: None,
+                    new: Some(best),
+                })
+            }
+            Entry::Occupied(mut entry) => {
+                let old = entry.get().best().clone();
+                match entry.get_mut().set(source, attributes, sources) {
+                    Outcome::Unchanged => None,
+                    Outcome::Emptied => {
+                        entry.remove();
+                        Some(BestChange {
+                            prefix,
+                            old: Some(route(sources, prefix, &old)),
+                            new: None,
+                        })
+                    }
+                    Outcome::Changed => {
+                        let new = entry.get().best();
+                        (!old.same(new)).then(|| BestChange {
+                            prefix,
+                            old: Some(route(sources, prefix, &old)),
+                            new: Some(route(sources, prefix, new)),
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn route(sources: &[Source], prefix: IpNet, candidate: &Candidate) -> Route {
+    Route {
+        prefix,
+        attributes: Arc::clone(&candidate.attributes),
+        source: sources[candidate.source as usize],
+    }
+}
+
+#[cfg(test)]
+#[path = "rib_tests.rs"]
+mod tests;
