@@ -7,6 +7,7 @@ pub mod policy;
 pub mod rib;
 pub mod rib_out;
 pub mod route;
+pub mod speaker;
 pub mod wire;
 
 pub use error::{BgpError, Notification};

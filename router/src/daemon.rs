@@ -14,6 +14,8 @@ use serde::Serialize;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
+use crate::bgp::driver::BgpService;
+use crate::bgp::status::BgpStatus;
 use crate::config::{self, Config};
 use crate::filtering::{FilterStatus, Filtering};
 use crate::firewall::{Firewall, FirewallStatus};
@@ -43,6 +45,8 @@ pub struct Shared {
     /// `None` when `[dns.query_log] enabled = false`.
     pub query_log: Option<dns::querylog::QueryLog>,
     pub wireguard: tokio::sync::Mutex<Wireguard>,
+    /// `None` when there is no `[bgp]`.
+    pub bgp: tokio::sync::Mutex<Option<BgpService>>,
 }
 
 #[derive(Debug)]
@@ -82,6 +86,7 @@ pub struct MetricsSnapshot {
     pub blocked_by_group: std::collections::BTreeMap<String, u64>,
     pub list_rules: Vec<(String, u64)>,
     pub wireguard: WireguardStatus,
+    pub bgp: Option<BgpStatus>,
 }
 
 /// `routerctl status` as JSON.
@@ -101,6 +106,9 @@ pub struct Status {
     /// Present when tunnels are configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wireguard: Option<WireguardStatus>,
+    /// Present when BGP is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,11 +141,13 @@ impl Shared {
         };
         let wireguard =
             Some(self.wireguard.lock().await.status()).filter(|w| !w.tunnels.is_empty());
+        let bgp = self.bgp_status().await;
         let running = self.running.lock().await;
         let dns = running.dns_status().await;
         let qps = qps(&running.samples);
         Status {
             wireguard,
+            bgp,
             firewall,
             filter: self.filtering.status(),
             query_log: self.query_log.as_ref().map(dns::querylog::QueryLog::stats),
@@ -152,6 +162,32 @@ impl Shared {
                 status: dns,
             },
         }
+    }
+
+    pub async fn bgp_status(&self) -> Option<BgpStatus> {
+        match self.bgp.lock().await.as_ref() {
+            Some(service) => service.status().await,
+            None => None,
+        }
+    }
+
+    /// Replaces the BGP speaker when its configuration changed. Sessions
+    /// restart: the peers see a clean shutdown communication first.
+    async fn reload_bgp(
+        &self,
+        config: Option<&crate::bgp::settings::BgpConfig>,
+    ) -> Result<(), String> {
+        let mut bgp = self.bgp.lock().await;
+        if let Some(old) = bgp.take() {
+            old.stop().await;
+        }
+        if let Some(config) = config {
+            let service = BgpService::start(config.clone())
+                .await
+                .map_err(|e| format!("BGP not started: {e:#}"))?;
+            *bgp = Some(service);
+        }
+        Ok(())
     }
 
     /// Re-reads the configuration. A file that fails to load or check, or
@@ -191,6 +227,7 @@ impl Shared {
         if config.query_log != running.config.query_log {
             warn!("[dns.query_log] changes take effect at the next restart");
         }
+        let bgp_changed = config.bgp != running.config.bgp;
         if config.wireguard != running.config.wireguard {
             if let Some(firewall) = &self.firewall {
                 firewall
@@ -205,6 +242,9 @@ impl Shared {
                 .await
                 .apply(config.wireguard.clone(), own_server(&config.dns.listen))
                 .await;
+        }
+        if bgp_changed && let Err(e) = self.reload_bgp(config.bgp.as_ref()).await {
+            error!("{e}");
         }
         if config.dns == running.config.dns {
             let changed = config != running.config;
@@ -344,6 +384,7 @@ impl Shared {
         let (blocked_by_list, blocked_by_group) = self.filtering.blocked();
         let list_rules = self.filtering.list_rules();
         let wireguard = self.wireguard.lock().await.status();
+        let bgp = self.bgp_status().await;
         *self
             .snapshot
             .lock()
@@ -355,6 +396,7 @@ impl Shared {
             blocked_by_group,
             list_rules,
             wireguard,
+            bgp,
         });
     }
 }
@@ -451,11 +493,23 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     wireguard
         .apply(config.wireguard.clone(), own_server(&config.dns.listen))
         .await;
+    // After the tunnels, which carry the sessions.
+    let bgp = match &config.bgp {
+        Some(bgp) => match BgpService::start(bgp.clone()).await {
+            Ok(service) => Some(service),
+            Err(e) => {
+                error!("BGP not started: {e:#}");
+                None
+            }
+        },
+        None => None,
+    };
     let shared = Arc::new(Shared {
         firewall,
         filtering,
         query_log,
         wireguard: tokio::sync::Mutex::new(wireguard),
+        bgp: tokio::sync::Mutex::new(bgp),
         config_path: path.to_path_buf(),
         started: Instant::now(),
         running: tokio::sync::Mutex::new(Running {
@@ -506,6 +560,9 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
         }
     }
     info!("stopping");
+    if let Some(bgp) = shared.bgp.lock().await.take() {
+        bgp.stop().await;
+    }
     shared.wireguard.lock().await.shutdown().await;
     let _ = std::fs::remove_file(&socket_path);
     Ok(())

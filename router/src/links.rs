@@ -152,6 +152,7 @@ pub async fn ensure_zone_links(links: &[ZoneLink]) -> Result<LinksReport, LinkEr
 
 /// The netlink connection task lives exactly as long as one call, also when
 /// the caller drops that call's future midway.
+#[derive(Debug)]
 pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {

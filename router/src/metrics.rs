@@ -137,6 +137,9 @@ impl Collector for DnsCollector {
             }
         }
         encode_wireguard(&mut encoder, &snapshot.wireguard)?;
+        if let Some(bgp) = &snapshot.bgp {
+            encode_bgp(&mut encoder, bgp)?;
+        }
         let mut family = encoder.encode_descriptor(
             "router_dns_list_rules",
             "Rules in the copy of each list the filter was built from",
@@ -248,6 +251,49 @@ fn encode_wireguard(
         family
             .encode_family(&[("tunnel", *tunnel), ("peer", peer.name.as_str())])?
             .encode_gauge(&i64::from(peer.verdict == Verdict::Up))?;
+    }
+    Ok(())
+}
+
+/// Per BGP peer: whether the session is up and its prefix counts.
+fn encode_bgp(
+    encoder: &mut DescriptorEncoder,
+    status: &crate::bgp::status::BgpStatus,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        "router_bgp_peer_established",
+        "1 when the session with the peer is Established",
+        None,
+        MetricType::Gauge,
+    )?;
+    for peer in &status.peers {
+        family
+            .encode_family(&[("peer", peer.name.as_str())])?
+            .encode_gauge(&i64::from(peer.state == "Established"))?;
+    }
+    for (name, help, pick) in [
+        (
+            "router_bgp_peer_prefixes_received",
+            "Prefixes the peer announces now",
+            (|p| p.prefixes_received) as fn(&crate::bgp::status::PeerStatus) -> usize,
+        ),
+        (
+            "router_bgp_peer_prefixes_accepted",
+            "Prefixes of the peer that import policy accepted",
+            |p| p.prefixes_accepted,
+        ),
+        (
+            "router_bgp_peer_prefixes_advertised",
+            "Prefixes advertised to the peer",
+            |p| p.prefixes_advertised,
+        ),
+    ] {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for peer in &status.peers {
+            family
+                .encode_family(&[("peer", peer.name.as_str())])?
+                .encode_gauge(&i64::try_from(pick(peer)).unwrap_or(i64::MAX))?;
+        }
     }
     Ok(())
 }

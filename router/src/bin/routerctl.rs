@@ -11,6 +11,8 @@ use router::config::DEFAULT_CONTROL_SOCKET;
 use router::table;
 use serde_json::Value;
 
+#[path = "routerctl/bgp.rs"]
+mod bgp;
 #[path = "routerctl/dns.rs"]
 mod dns;
 #[path = "routerctl/policy.rs"]
@@ -45,6 +47,11 @@ enum Command {
     /// DNS: the query log, top lists, filter lists and decisions.
     #[command(subcommand)]
     Dns(dns::DnsCommand),
+    /// BGP sessions (`show`, the default) and routes.
+    Bgp {
+        #[command(subcommand)]
+        command: Option<bgp::BgpCommand>,
+    },
     /// WireGuard tunnels and peers (`wg show` by default), and keys.
     Wg {
         #[command(subcommand)]
@@ -77,6 +84,7 @@ async fn execute(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Policy(command) => policy::execute(&cli.socket, cli.json, command).await,
         Command::Dns(command) => dns::execute(&cli.socket, cli.json, command).await,
+        Command::Bgp { command } => bgp::execute(&cli.socket, cli.json, command.as_ref()).await,
         Command::Wg { command } => wg::execute(&cli.socket, cli.json, command.as_ref()).await,
         Command::Status => {
             let (code, body) = client::call(&cli.socket, "GET", "/v1/status").await?;

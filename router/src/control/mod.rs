@@ -7,7 +7,8 @@
 //! `POST /v1/policy/confirm` and `GET /v1/policy/stats` drive the firewall;
 //! `POST /v1/dns/why`, `/v1/dns/log`, `/v1/dns/top`, `/v1/dns/refresh` and
 //! `GET /v1/dns/lists` cover filtering and the query log;
-//! `GET /v1/wireguard` reports tunnels and peers.
+//! `GET /v1/wireguard` reports tunnels and peers; `GET /v1/bgp` and
+//! `GET /v1/bgp/routes?prefix=P` the BGP sessions and candidate routes.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,8 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
         .route("/v1/dns/lists", get(dns::lists))
         .route("/v1/dns/refresh", post(dns::refresh))
         .route("/v1/wireguard", get(wireguard))
+        .route("/v1/bgp", get(bgp_peers))
+        .route("/v1/bgp/routes", get(bgp_routes))
         .with_state(shared);
     if let Err(error) = axum::serve(listener, app).await {
         warn!(%error, "control API stopped");
@@ -76,6 +79,53 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.status().await).into_response()
+}
+
+fn no_bgp() -> Response {
+    error_response(
+        StatusCode::CONFLICT,
+        "routerd runs no BGP speaker: add a [bgp] section to its configuration",
+    )
+}
+
+async fn bgp_peers(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.bgp_status().await {
+        Some(status) => Json(status).into_response(),
+        None => no_bgp(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RoutesQuery {
+    prefix: Option<String>,
+}
+
+async fn bgp_routes(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(query): axum::extract::Query<RoutesQuery>,
+) -> Response {
+    let prefix = match query.prefix.as_deref().map(parse_prefix).transpose() {
+        Ok(prefix) => prefix,
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
+    };
+    let bgp = shared.bgp.lock().await;
+    let Some(service) = bgp.as_ref() else {
+        return no_bgp();
+    };
+    match service.routes(prefix).await {
+        Some(report) => Json(report).into_response(),
+        None => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the BGP speaker is not running",
+        ),
+    }
+}
+
+/// "10.0.0.0/8", or a bare address as a host prefix.
+fn parse_prefix(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("\"{text}\" is not a prefix: expected e.g. 10.61.2.0/24"))
 }
 
 async fn wireguard(State(shared): State<Arc<Shared>>) -> Response {

@@ -1,0 +1,665 @@
+//! The thin tokio driver around [`bgp::speaker::Speaker`]: one task owns
+//! the speaker and turns its outputs into sockets, timers and kernel
+//! routes; small tasks read and write each connection and run each timer,
+//! and report back through one channel.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bgp::error::{Notification, code, subcode};
+use bgp::fsm::{Action, Event, Timer};
+use bgp::route::{Origin, Source};
+use bgp::speaker::{Output, PeerId, PeerSettings, Speaker, SpeakerConfig};
+use bgp::wire;
+use futures_util::TryStreamExt;
+use ipnet::IpNet;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use super::kernel::KernelRoutes;
+use super::settings::{BgpConfig, PeerConfig};
+use super::socket::{set_gtsm, set_md5};
+use super::status::{BgpStatus, CandidateStatus, PeerStatus, RouteEntry, RoutesReport};
+use crate::links::address_of;
+
+/// How long the driver waits for NOTIFICATIONs to leave at shutdown.
+const FLUSH_ON_STOP: Duration = Duration::from_millis(500);
+
+enum Input {
+    Accepted(TcpStream, SocketAddr),
+    Connected {
+        peer: PeerId,
+        result: io::Result<TcpStream>,
+    },
+    Message {
+        peer: PeerId,
+        conn: u64,
+        bytes: Vec<u8>,
+    },
+    BadHeader {
+        peer: PeerId,
+        conn: u64,
+        notification: Notification,
+    },
+    Closed {
+        peer: PeerId,
+        conn: u64,
+    },
+    Timer {
+        peer: PeerId,
+        timer: Timer,
+        generation: u64,
+    },
+    Status(oneshot::Sender<BgpStatus>),
+    Routes(Option<IpNet>, oneshot::Sender<RoutesReport>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// The running speaker.
+#[derive(Debug)]
+pub struct BgpService {
+    tx: mpsc::Sender<Input>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+impl BgpService {
+    /// Binds the listeners (a failure stops here, before anything runs),
+    /// clears stale kernel routes of ours and starts every session.
+    pub async fn start(config: BgpConfig) -> anyhow::Result<BgpService> {
+        let kernel = KernelRoutes::open(config.kernel_table)?;
+        let (tx, rx) = mpsc::channel(1024);
+        let mut listeners = Vec::new();
+        for addr in &config.listen {
+            let listener = listen(*addr, &config.peers)
+                .map_err(|e| anyhow::anyhow!("cannot listen for BGP on {addr}: {e}"))?;
+            let tx = tx.clone();
+            listeners.push(tokio::spawn(accept_loop(listener, tx)));
+        }
+        match kernel.flush().await {
+            Ok(0) => {}
+            Ok(n) => info!(
+                removed = n,
+                table = config.kernel_table,
+                "stale BGP routes removed"
+            ),
+            Err(e) => warn!(error = %e, "cannot remove stale BGP routes"),
+        }
+        let speaker = Speaker::new(
+            SpeakerConfig {
+                asn: config.asn,
+                router_id: config.router_id,
+                hold_time: config.hold_time,
+                connect_retry: config.connect_retry,
+                networks: config.networks.clone(),
+            },
+            config
+                .peers
+                .iter()
+                .map(|p| PeerSettings {
+                    name: p.name.clone(),
+                    address: p.address,
+                    remote_asn: p.remote_asn,
+                    passive: p.passive,
+                    max_prefixes: p.max_prefixes,
+                    import: p.import.clone(),
+                    export: p.export.clone(),
+                })
+                .collect(),
+        );
+        let mut driver = Driver {
+            peers: config
+                .peers
+                .iter()
+                .map(|_| PeerRuntime::default())
+                .collect(),
+            config,
+            speaker,
+            tx: tx.clone(),
+            kernel,
+            next_conn: 0,
+        };
+        let outputs = driver.speaker.start();
+        driver.carry_out(outputs).await;
+        tokio::spawn(driver.run(rx));
+        Ok(BgpService { tx, listeners })
+    }
+
+    pub async fn status(&self) -> Option<BgpStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Input::Status(reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    pub async fn routes(&self, prefix: Option<IpNet>) -> Option<RoutesReport> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Input::Routes(prefix, reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Ends every session with a shutdown communication and removes the
+    /// kernel routes.
+    pub async fn stop(self) {
+        for listener in &self.listeners {
+            listener.abort();
+        }
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Input::Stop(reply)).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+}
+
+/// A listening socket with every peer's MD5 key on it.
+fn listen(addr: SocketAddr, peers: &[PeerConfig]) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    for peer in peers {
+        if let Some(password) = &peer.md5_password
+            && peer.address.is_ipv4() == addr.is_ipv4()
+        {
+            set_md5(&socket, peer.address, password.0.as_bytes())?;
+        }
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(16)?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket.into())
+}
+
+async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Input>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                if tx.send(Input::Accepted(stream, remote)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "BGP accept failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct PeerRuntime {
+    conn: Option<Conn>,
+    connecting: Option<JoinHandle<()>>,
+    timers: HashMap<Timer, (u64, JoinHandle<()>)>,
+    generation: u64,
+    up_since: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+    writer_task: JoinHandle<()>,
+    reader: JoinHandle<()>,
+}
+
+struct Driver {
+    config: BgpConfig,
+    speaker: Speaker,
+    peers: Vec<PeerRuntime>,
+    tx: mpsc::Sender<Input>,
+    kernel: KernelRoutes,
+    next_conn: u64,
+}
+
+impl Driver {
+    async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
+        while let Some(input) = rx.recv().await {
+            match input {
+                Input::Accepted(stream, remote) => self.accepted(stream, remote).await,
+                Input::Connected { peer, result } => {
+                    if let Some(runtime) = self.peers.get_mut(peer) {
+                        runtime.connecting = None;
+                    }
+                    match result {
+                        Ok(stream) => self.adopt(peer, stream).await,
+                        Err(e) => {
+                            debug!(peer = self.name(peer), error = %e, "BGP connect failed");
+                            let outputs = self.speaker.event(peer, Event::ConnectionLost);
+                            self.carry_out(outputs).await;
+                        }
+                    }
+                }
+                Input::Message { peer, conn, bytes } if self.current(peer, conn) => {
+                    let outputs = self.speaker.event(peer, Event::Message(&bytes));
+                    self.carry_out(outputs).await;
+                }
+                Input::BadHeader {
+                    peer,
+                    conn,
+                    notification,
+                } if self.current(peer, conn) => {
+                    let outputs = self.speaker.event(peer, Event::BadHeader(notification));
+                    self.carry_out(outputs).await;
+                }
+                Input::Closed { peer, conn } if self.current(peer, conn) => {
+                    self.drop_conn(peer);
+                    let outputs = self.speaker.event(peer, Event::ConnectionLost);
+                    self.carry_out(outputs).await;
+                }
+                Input::Message { .. } | Input::BadHeader { .. } | Input::Closed { .. } => {}
+                Input::Timer {
+                    peer,
+                    timer,
+                    generation,
+                } => {
+                    let live = self
+                        .peers
+                        .get(peer)
+                        .and_then(|r| r.timers.get(&timer))
+                        .is_some_and(|(g, _)| *g == generation);
+                    if live {
+                        if let Some(runtime) = self.peers.get_mut(peer) {
+                            runtime.timers.remove(&timer);
+                        }
+                        let outputs = self.speaker.event(peer, Event::Timer(timer));
+                        self.carry_out(outputs).await;
+                    }
+                }
+                Input::Status(reply) => {
+                    let _ = reply.send(self.status());
+                }
+                Input::Routes(prefix, reply) => {
+                    let _ = reply.send(self.routes(prefix));
+                }
+                Input::Stop(reply) => {
+                    let outputs = self.speaker.shutdown("routerd is stopping");
+                    self.carry_out(outputs).await;
+                    let writers: Vec<JoinHandle<()>> = self
+                        .peers
+                        .iter_mut()
+                        .filter_map(|r| r.conn.take())
+                        .map(|c| c.writer_task)
+                        .collect();
+                    for writer in writers {
+                        let _ = tokio::time::timeout(FLUSH_ON_STOP, writer).await;
+                    }
+                    if let Err(e) = self.kernel.flush().await {
+                        warn!(error = %e, "cannot remove BGP routes at stop");
+                    }
+                    let _ = reply.send(());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn name(&self, peer: PeerId) -> &str {
+        self.config.peers.get(peer).map_or("?", |p| p.name.as_str())
+    }
+
+    fn current(&self, peer: PeerId, conn: u64) -> bool {
+        self.peers
+            .get(peer)
+            .and_then(|r| r.conn.as_ref())
+            .is_some_and(|c| c.id == conn)
+    }
+
+    async fn accepted(&mut self, stream: TcpStream, remote: SocketAddr) {
+        let Some(peer) = self.speaker.peer_by_address(remote.ip()) else {
+            debug!(%remote, "BGP connection from an address that is no peer: closed");
+            return;
+        };
+        let state = self.speaker.state(peer);
+        let busy = self.peers.get(peer).is_some_and(|r| r.conn.is_some());
+        if busy {
+            // Collision (RFC 4271 6.8) before the peer's identifier is
+            // known: keep the connection already in progress. The peer
+            // does the same, and the connect-retry jitter breaks the tie.
+            debug!(
+                peer = self.name(peer),
+                ?state,
+                "second BGP connection refused"
+            );
+            let _ = reject(stream).await;
+            return;
+        }
+        if let Some(runtime) = self.peers.get_mut(peer)
+            && let Some(connecting) = runtime.connecting.take()
+        {
+            connecting.abort();
+        }
+        if let Some(p) = self.config.peers.get(peer)
+            && p.gtsm
+        {
+            let socket = socket2::SockRef::from(&stream);
+            if let Err(e) = set_gtsm(&socket, remote.is_ipv6()) {
+                warn!(peer = self.name(peer), error = %e, "cannot set GTSM");
+            }
+        }
+        self.adopt(peer, stream).await;
+    }
+
+    /// Makes `stream` the peer's connection and tells the session.
+    async fn adopt(&mut self, peer: PeerId, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let Ok(local) = stream.local_addr() else {
+            return;
+        };
+        let other = other_family_address(local.ip()).await;
+        self.next_conn += 1;
+        let id = self.next_conn;
+        let (read, mut write) = stream.into_split();
+        let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
+        let writer_task = tokio::spawn(async move {
+            while let Some(bytes) = queue.recv().await {
+                if write.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            let _ = write.shutdown().await;
+        });
+        let reader = tokio::spawn(read_loop(read, peer, id, self.tx.clone()));
+        self.drop_conn(peer);
+        if let Some(runtime) = self.peers.get_mut(peer) {
+            runtime.conn = Some(Conn {
+                id,
+                writer,
+                writer_task,
+                reader,
+            });
+        }
+        let outputs = self.speaker.connected(peer, local.ip(), other);
+        self.carry_out(outputs).await;
+    }
+
+    fn drop_conn(&mut self, peer: PeerId) {
+        if let Some(conn) = self.peers.get_mut(peer).and_then(|r| r.conn.take()) {
+            conn.reader.abort();
+            // The writer drains what was queued (a NOTIFICATION) and closes.
+            drop(conn.writer);
+        }
+    }
+
+    async fn carry_out(&mut self, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Install { prefix, next_hop } => {
+                    if let Err(e) = self.kernel.install(prefix, next_hop).await {
+                        warn!(%prefix, %next_hop, error = %e, "cannot install a BGP route");
+                    }
+                }
+                Output::Remove { prefix } => {
+                    if let Err(e) = self.kernel.remove(prefix).await {
+                        warn!(%prefix, error = %e, "cannot remove a BGP route");
+                    }
+                }
+                Output::Peer(peer, action) => self.peer_action(peer, action),
+            }
+        }
+    }
+
+    fn peer_action(&mut self, peer: PeerId, action: Action) {
+        let name = self.name(peer).to_owned();
+        match action {
+            Action::Connect => self.connect(peer),
+            Action::Send(bytes) => {
+                if let Some(conn) = self.peers.get(peer).and_then(|r| r.conn.as_ref()) {
+                    let _ = conn.writer.send(bytes);
+                }
+            }
+            Action::Close => self.drop_conn(peer),
+            Action::StartTimer(timer, after) => self.start_timer(peer, timer, after),
+            Action::StopTimer(timer) => {
+                if let Some((_, task)) = self
+                    .peers
+                    .get_mut(peer)
+                    .and_then(|r| r.timers.remove(&timer))
+                {
+                    task.abort();
+                }
+            }
+            Action::Up(negotiated) => {
+                info!(peer = %name, remote_asn = negotiated.peer_asn, hold_time = negotiated.hold_time, families = ?negotiated.families, "BGP session established");
+                if let Some(runtime) = self.peers.get_mut(peer) {
+                    runtime.up_since = Some(Instant::now());
+                }
+            }
+            Action::Down(reason) => {
+                let was_up = self
+                    .peers
+                    .get_mut(peer)
+                    .and_then(|r| r.up_since.take())
+                    .is_some();
+                if was_up {
+                    warn!(peer = %name, %reason, "BGP session down");
+                } else {
+                    debug!(peer = %name, %reason, "BGP session attempt failed");
+                }
+            }
+            Action::TreatedAsWithdraw(reason) => {
+                warn!(peer = %name, %reason, "malformed UPDATE: its routes were withdrawn (RFC 7606)");
+            }
+            Action::RefreshRequested(family) => {
+                debug!(peer = %name, ?family, "route refresh answered");
+            }
+            Action::Routes(_) => {}
+        }
+    }
+
+    fn start_timer(&mut self, peer: PeerId, timer: Timer, after: Duration) {
+        let Some(runtime) = self.peers.get_mut(peer) else {
+            return;
+        };
+        // RFC 4271 10: jitter connection attempts so two speakers that
+        // collided do not collide again.
+        let after = if timer == Timer::ConnectRetry {
+            after.mul_f64(0.75 + rand::random::<f64>() * 0.25)
+        } else {
+            after
+        };
+        runtime.generation += 1;
+        let generation = runtime.generation;
+        let tx = self.tx.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx
+                .send(Input::Timer {
+                    peer,
+                    timer,
+                    generation,
+                })
+                .await;
+        });
+        if let Some((_, old)) = runtime.timers.insert(timer, (generation, task)) {
+            old.abort();
+        }
+    }
+
+    fn connect(&mut self, peer: PeerId) {
+        let Some(settings) = self.config.peers.get(peer).cloned() else {
+            return;
+        };
+        let timeout = self.config.connect_retry;
+        let tx = self.tx.clone();
+        let task = tokio::spawn(async move {
+            let result = tokio::time::timeout(timeout, dial(&settings))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+                });
+            let _ = tx.send(Input::Connected { peer, result }).await;
+        });
+        if let Some(runtime) = self.peers.get_mut(peer)
+            && let Some(old) = runtime.connecting.replace(task)
+        {
+            old.abort();
+        }
+    }
+
+    fn status(&self) -> BgpStatus {
+        let peers = self
+            .speaker
+            .peers()
+            .into_iter()
+            .enumerate()
+            .map(|(id, p)| PeerStatus {
+                name: p.name,
+                address: p.address,
+                remote_asn: p.remote_asn,
+                state: p.state.name(),
+                uptime_secs: self
+                    .peers
+                    .get(id)
+                    .and_then(|r| r.up_since)
+                    .map(|t| t.elapsed().as_secs()),
+                last_error: p.last_error,
+                prefixes_received: p.prefixes_received,
+                prefixes_accepted: p.prefixes_accepted,
+                prefixes_advertised: p.prefixes_advertised,
+            })
+            .collect();
+        BgpStatus {
+            asn: self.config.asn,
+            router_id: self.config.router_id,
+            peers,
+        }
+    }
+
+    fn routes(&self, prefix: Option<IpNet>) -> RoutesReport {
+        let routes = self
+            .speaker
+            .routes_table(prefix)
+            .into_iter()
+            .map(|(prefix, candidates)| RouteEntry {
+                prefix,
+                candidates: candidates
+                    .into_iter()
+                    .map(|c| {
+                        let local = matches!(c.route.source, Source::Local);
+                        let attributes = &c.route.attributes;
+                        CandidateStatus {
+                            peer: c.peer,
+                            next_hop: (!local).then_some(attributes.next_hop),
+                            as_path: attributes.as_path.to_string(),
+                            origin: match attributes.origin {
+                                Origin::Igp => "IGP",
+                                Origin::Egp => "EGP",
+                                Origin::Incomplete => "incomplete",
+                            },
+                            local_pref: attributes.local_pref,
+                            med: attributes.med,
+                            standing: c.standing.to_string(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        RoutesReport { routes }
+    }
+}
+
+/// Refuses a second connection with the NOTIFICATION RFC 4271 6.8 names.
+async fn reject(mut stream: TcpStream) -> io::Result<()> {
+    let notification = Notification::new(code::CEASE, subcode::CONNECTION_COLLISION);
+    if let Ok(bytes) = wire::encode_notification(&notification) {
+        stream.write_all(&bytes).await?;
+    }
+    stream.shutdown().await
+}
+
+/// Opens a connection to the peer with its MD5 key and GTSM applied
+/// before the first segment.
+async fn dial(peer: &PeerConfig) -> io::Result<TcpStream> {
+    let remote = SocketAddr::new(peer.address, peer.port);
+    let socket = Socket::new(
+        Domain::for_address(remote),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    if let Some(password) = &peer.md5_password {
+        set_md5(&socket, peer.address, password.0.as_bytes())?;
+    }
+    if peer.gtsm {
+        set_gtsm(&socket, remote.is_ipv6())?;
+    }
+    if let Some(local) = peer.local_address {
+        socket.bind(&SocketAddr::new(local, 0).into())?;
+    }
+    socket.set_nonblocking(true)?;
+    let std_stream: std::net::TcpStream = socket.into();
+    TcpSocket::from_std_stream(std_stream).connect(remote).await
+}
+
+/// Frames the byte stream into messages for the driver.
+async fn read_loop(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    peer: PeerId,
+    conn: u64,
+    tx: mpsc::Sender<Input>,
+) {
+    let mut buffer: Vec<u8> = Vec::with_capacity(wire::MAX_LEN * 2);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        loop {
+            match wire::frame(&buffer) {
+                Ok(Some(len)) => {
+                    let bytes: Vec<u8> = buffer.drain(..len).collect();
+                    if tx.send(Input::Message { peer, conn, bytes }).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(notification) => {
+                    let _ = tx
+                        .send(Input::BadHeader {
+                            peer,
+                            conn,
+                            notification,
+                        })
+                        .await;
+                    return;
+                }
+            }
+        }
+        match read.read(&mut chunk).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(Input::Closed { peer, conn }).await;
+                return;
+            }
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// An address of the other family on the interface that has `local`: the
+/// next hop this router gives for that family's routes on the session.
+async fn other_family_address(local: IpAddr) -> Option<IpAddr> {
+    let (connection, handle, _) = rtnetlink::new_connection().ok()?;
+    let _connection = crate::links::AbortOnDrop(tokio::spawn(connection));
+    let addresses: Vec<(u32, IpNet)> = handle
+        .address()
+        .get()
+        .execute()
+        .try_filter_map(|m| {
+            let index = m.header.index;
+            std::future::ready(Ok(address_of(&m).map(|net| (index, net))))
+        })
+        .try_collect()
+        .await
+        .ok()?;
+    let index = addresses.iter().find(|(_, net)| net.addr() == local)?.0;
+    addresses
+        .iter()
+        .filter(|(i, net)| *i == index && net.addr().is_ipv4() != local.is_ipv4())
+        .map(|(_, net)| net.addr())
+        .find(|ip| match ip {
+            IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 != 0xfe80,
+            IpAddr::V4(_) => true,
+        })
+}

@@ -1,0 +1,121 @@
+//! Best routes into the kernel: protocol `bgp` (186) in the configured
+//! table, so they are told apart from everything else and only ours are
+//! ever replaced or removed.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures_util::TryStreamExt;
+use ipnet::IpNet;
+use rtnetlink::packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol};
+use rtnetlink::{Handle, RouteMessageBuilder};
+use tracing::debug;
+
+use crate::links::{AbortOnDrop, os_error};
+
+use super::settings::ROUTE_PROTOCOL;
+
+#[derive(Debug)]
+pub struct KernelRoutes {
+    handle: Handle,
+    table: u32,
+    _connection: AbortOnDrop,
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+}
+
+fn protocol() -> RouteProtocol {
+    RouteProtocol::from(ROUTE_PROTOCOL)
+}
+
+impl KernelRoutes {
+    pub fn open(table: u32) -> io::Result<KernelRoutes> {
+        let (connection, handle, _) = rtnetlink::new_connection()?;
+        Ok(KernelRoutes {
+            handle,
+            table,
+            _connection: AbortOnDrop(tokio::spawn(connection)),
+        })
+    }
+
+    fn message(&self, prefix: IpNet, next_hop: Option<IpAddr>) -> io::Result<RouteMessage> {
+        let mut builder = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(prefix.addr(), prefix.prefix_len())
+            .map_err(invalid)?;
+        if let Some(hop) = next_hop {
+            builder = builder.gateway(hop).map_err(invalid)?;
+        }
+        Ok(builder.table_id(self.table).protocol(protocol()).build())
+    }
+
+    /// Adds or replaces the route for `prefix`.
+    pub async fn install(&self, prefix: IpNet, next_hop: IpAddr) -> io::Result<()> {
+        let message = self.message(prefix, Some(next_hop))?;
+        self.handle
+            .route()
+            .add(message)
+            .replace()
+            .execute()
+            .await
+            .map_err(os_error)
+    }
+
+    /// Removes our route for `prefix`; one that is already gone is fine.
+    pub async fn remove(&self, prefix: IpNet) -> io::Result<()> {
+        let message = self.message(prefix, None)?;
+        match self
+            .handle
+            .route()
+            .del(message)
+            .execute()
+            .await
+            .map_err(os_error)
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Removes every route of protocol `bgp` in our table: left by an
+    /// earlier run that did not stop cleanly. Returns how many.
+    pub async fn flush(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        for template in [
+            RouteMessageBuilder::<Ipv4Addr>::new().build(),
+            RouteMessageBuilder::<Ipv6Addr>::new().build(),
+        ] {
+            let routes: Vec<RouteMessage> = self
+                .handle
+                .route()
+                .get(template)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(os_error)?;
+            for route in routes {
+                let table = route
+                    .attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        RouteAttribute::Table(t) => Some(*t),
+                        _ => None,
+                    })
+                    .unwrap_or(u32::from(route.header.table));
+                if table != self.table || route.header.protocol != protocol() {
+                    continue;
+                }
+                debug!(?route, "removing a stale BGP route");
+                self.handle
+                    .route()
+                    .del(route)
+                    .execute()
+                    .await
+                    .map_err(os_error)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
