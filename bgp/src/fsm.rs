@@ -114,6 +114,9 @@ pub struct Session {
     negotiated: Option<Negotiated>,
     /// The last reason the session went down, for status.
     last_error: Option<String>,
+    /// Stopped by the operator (or a max-prefix limit): no automatic
+    /// restart, no incoming connection accepted.
+    stopped: bool,
 }
 
 impl Session {
@@ -123,6 +126,7 @@ impl Session {
             state: State::Idle,
             negotiated: None,
             last_error: None,
+            stopped: true,
         }
     }
 
@@ -144,8 +148,12 @@ impl Session {
 
     pub fn handle(&mut self, event: Event<'_>) -> Vec<Action> {
         let mut actions = Vec::new();
+        let retry = matches!(event, Event::Timer(Timer::ConnectRetry));
         match (self.state, event) {
-            (State::Idle, Event::Start) | (State::Idle, Event::Timer(Timer::ConnectRetry)) => {
+            (State::Idle, Event::Start) | (State::Idle, Event::Timer(Timer::ConnectRetry))
+                if !retry || !self.stopped =>
+            {
+                self.stopped = false;
                 actions.push(Action::StartTimer(
                     Timer::ConnectRetry,
                     self.config.connect_retry,
@@ -157,17 +165,24 @@ impl Session {
                     actions.push(Action::Connect);
                 }
             }
-            (State::Idle, _) => {}
-            (_, Event::Start) => {}
             (_, Event::Stop(notification)) => {
                 if self.state >= State::OpenSent {
                     self.send_notification(&notification, &mut actions);
                 }
                 self.down(format!("stopped: {notification}"), false, &mut actions);
+                self.stopped = true;
                 // A stop is manual: no automatic restart.
                 actions.retain(|a| !matches!(a, Action::StartTimer(Timer::ConnectRetry, _)));
                 actions.push(Action::StopTimer(Timer::ConnectRetry));
             }
+            // Waiting to retry, the peer calls first: take its connection
+            // rather than refuse it and collide with it later.
+            (State::Idle, Event::Connected) if !self.stopped => {
+                self.state = State::Active;
+                return self.handle(Event::Connected);
+            }
+            (State::Idle, _) => {}
+            (_, Event::Start) => {}
             (State::Connect | State::Active, Event::Connected) => {
                 actions.push(Action::StopTimer(Timer::ConnectRetry));
                 match wire::encode_open(

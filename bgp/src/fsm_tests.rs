@@ -262,3 +262,27 @@ fn collisions_keep_the_connection_of_the_higher_identifier() {
         Ipv4Addr::new(10, 0, 0, 2)
     ));
 }
+
+#[test]
+fn an_idle_session_waiting_to_retry_takes_the_peers_connection() {
+    let (mut a, _) = established();
+    a.handle(Event::Timer(Timer::Hold));
+    assert_eq!(a.state(), State::Idle);
+    let actions = a.handle(Event::Connected);
+    assert_eq!(a.state(), State::OpenSent);
+    assert_eq!(sent(&actions).len(), 1, "no OPEN: {actions:?}");
+}
+
+#[test]
+fn a_stopped_session_refuses_connections_and_does_not_retry() {
+    let (mut a, _) = established();
+    a.handle(Event::Stop(Notification::new(
+        code::CEASE,
+        subcode::ADMINISTRATIVE_SHUTDOWN,
+    )));
+    assert!(a.handle(Event::Connected).is_empty());
+    assert!(a.handle(Event::Timer(Timer::ConnectRetry)).is_empty());
+    assert_eq!(a.state(), State::Idle);
+    // Start brings it back.
+    assert!(a.handle(Event::Start).contains(&Action::Connect));
+}

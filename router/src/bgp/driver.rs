@@ -226,7 +226,12 @@ impl Driver {
                     if let Some(runtime) = self.peers.get_mut(peer) {
                         runtime.connecting = None;
                     }
+                    let busy = self.peers.get(peer).is_some_and(|r| r.conn.is_some());
                     match result {
+                        // The peer's own connection won the race: keep it.
+                        Ok(stream) if busy => {
+                            let _ = reject(stream).await;
+                        }
                         Ok(stream) => self.adopt(peer, stream).await,
                         Err(e) => {
                             debug!(peer = self.name(peer), error = %e, "BGP connect failed");
