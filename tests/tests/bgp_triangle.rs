@@ -55,18 +55,15 @@ impl Triangle {
     fn start() -> Triangle {
         let lab = WgLab::new().unwrap();
         let dir = lab.wg_dir().unwrap();
-        // A key pair per tunnel: [site][other].
-        let mut keys = vec![vec![None; SITES]; SITES];
-        for (site, row) in keys.iter_mut().enumerate() {
-            for (other, slot) in row.iter_mut().enumerate() {
-                if site == other {
-                    continue;
-                }
+        // A key pair per tunnel, by (site, other).
+        let mut keys = std::collections::HashMap::new();
+        for site in 0..SITES {
+            for other in (0..SITES).filter(|o| *o != site) {
                 let private = genkey().unwrap();
                 let public = pubkey(&private).unwrap();
                 let file = dir.join(format!("{}-{}.key", letter(site), letter(other)));
                 write_secret(&file, &private).unwrap();
-                *slot = Some((file, public));
+                keys.insert((site, other), (file, public));
             }
         }
         let mut routerds = Vec::new();
@@ -87,8 +84,8 @@ impl Triangle {
                 lan_net(site)
             );
             for &other in &others {
-                let (file, _) = keys[site][other].clone().unwrap();
-                let (_, their_public) = keys[other][site].clone().unwrap();
+                let (file, _) = keys[&(site, other)].clone();
+                let (_, their_public) = keys[&(other, site)].clone();
                 tunnels.push(TunnelSpec {
                     interface: link_interface(&lab, site, other),
                     private_key_file: file,
