@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::kernel::KernelRoutes;
+use super::kernel::{KernelRoutes, KernelWriter};
 use super::settings::{BgpConfig, PeerConfig};
 use super::socket::{set_gtsm, set_md5};
 use super::status::{BgpStatus, CandidateStatus, PeerStatus, RouteEntry, RoutesReport};
@@ -72,7 +72,11 @@ impl BgpService {
     /// Binds the listeners (a failure stops here, before anything runs),
     /// clears stale kernel routes of ours and starts every session.
     pub async fn start(config: BgpConfig) -> anyhow::Result<BgpService> {
-        let kernel = KernelRoutes::open(config.kernel_table)?;
+        let kernel = if config.kernel {
+            Some(KernelRoutes::open(config.kernel_table)?)
+        } else {
+            None
+        };
         let (tx, rx) = mpsc::channel(1024);
         let mut listeners = Vec::new();
         for addr in &config.listen {
@@ -81,15 +85,18 @@ impl BgpService {
             let tx = tx.clone();
             listeners.push(tokio::spawn(accept_loop(listener, tx)));
         }
-        match kernel.flush().await {
-            Ok(0) => {}
-            Ok(n) => info!(
-                removed = n,
-                table = config.kernel_table,
-                "stale BGP routes removed"
-            ),
-            Err(e) => warn!(error = %e, "cannot remove stale BGP routes"),
+        if let Some(kernel) = &kernel {
+            match kernel.flush().await {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    removed = n,
+                    table = config.kernel_table,
+                    "stale BGP routes removed"
+                ),
+                Err(e) => warn!(error = %e, "cannot remove stale BGP routes"),
+            }
         }
+        let kernel = kernel.map(KernelWriter::start);
         let speaker = Speaker::new(
             SpeakerConfig {
                 asn: config.asn,
@@ -213,7 +220,8 @@ struct Driver {
     speaker: Speaker,
     peers: Vec<PeerRuntime>,
     tx: mpsc::Sender<Input>,
-    kernel: KernelRoutes,
+    /// `None` when `[bgp] kernel = false`.
+    kernel: Option<KernelWriter>,
     next_conn: u64,
 }
 
@@ -294,8 +302,8 @@ impl Driver {
                     for writer in writers {
                         let _ = tokio::time::timeout(FLUSH_ON_STOP, writer).await;
                     }
-                    if let Err(e) = self.kernel.flush().await {
-                        warn!(error = %e, "cannot remove BGP routes at stop");
+                    if let Some(kernel) = &self.kernel {
+                        kernel.flush_all().await;
                     }
                     let _ = reply.send(());
                     return;
@@ -395,13 +403,13 @@ impl Driver {
         for output in outputs {
             match output {
                 Output::Install { prefix, next_hop } => {
-                    if let Err(e) = self.kernel.install(prefix, next_hop).await {
-                        warn!(%prefix, %next_hop, error = %e, "cannot install a BGP route");
+                    if let Some(kernel) = &self.kernel {
+                        kernel.set(prefix, Some(next_hop));
                     }
                 }
                 Output::Remove { prefix } => {
-                    if let Err(e) = self.kernel.remove(prefix).await {
-                        warn!(%prefix, error = %e, "cannot remove a BGP route");
+                    if let Some(kernel) = &self.kernel {
+                        kernel.set(prefix, None);
                     }
                 }
                 Output::Peer(peer, action) => self.peer_action(peer, action),

@@ -119,3 +119,86 @@ impl KernelRoutes {
         Ok(removed)
     }
 }
+
+/// What the speaker wants of the kernel for one prefix: a next hop, or
+/// no route.
+type Wanted = Option<IpAddr>;
+
+/// Kernel programming off the speaker's path: the speaker queues changes
+/// and goes on; this task applies them, the latest per prefix winning, a
+/// few dozen netlink requests in flight at once.
+#[derive(Debug)]
+pub struct KernelWriter {
+    tx: tokio::sync::mpsc::UnboundedSender<Op>,
+}
+
+enum Op {
+    Set(IpNet, Wanted),
+    /// Apply everything queued, then remove all our routes, then answer.
+    FlushAll(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Requests in flight at once.
+const IN_FLIGHT: usize = 32;
+
+impl KernelWriter {
+    pub fn start(routes: KernelRoutes) -> KernelWriter {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Op>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut pending: std::collections::HashMap<IpNet, Wanted> =
+                    std::collections::HashMap::new();
+                let mut flush = None;
+                let mut next = Some(first);
+                while let Some(op) = next.take().or_else(|| rx.try_recv().ok()) {
+                    match op {
+                        Op::Set(prefix, wanted) => {
+                            pending.insert(prefix, wanted);
+                        }
+                        Op::FlushAll(reply) => {
+                            flush = Some(reply);
+                            break;
+                        }
+                    }
+                }
+                apply(&routes, pending).await;
+                if let Some(reply) = flush {
+                    if let Err(e) = routes.flush().await {
+                        tracing::warn!(error = %e, "cannot remove BGP routes");
+                    }
+                    let _ = reply.send(());
+                }
+            }
+        });
+        KernelWriter { tx }
+    }
+
+    pub fn set(&self, prefix: IpNet, wanted: Wanted) {
+        let _ = self.tx.send(Op::Set(prefix, wanted));
+    }
+
+    /// Waits until everything queued is applied, then removes all our routes.
+    pub async fn flush_all(&self) {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        if self.tx.send(Op::FlushAll(reply)).is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+async fn apply(routes: &KernelRoutes, pending: std::collections::HashMap<IpNet, Wanted>) {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(pending)
+        .map(|(prefix, wanted)| async move {
+            let result = match wanted {
+                Some(hop) => routes.install(prefix, hop).await,
+                None => routes.remove(prefix).await,
+            };
+            if let Err(e) = result {
+                tracing::warn!(%prefix, next_hop = ?wanted, error = %e, "kernel route not changed");
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<()>()
+        .await;
+}

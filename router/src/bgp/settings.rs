@@ -26,6 +26,9 @@ pub struct BgpConfig {
     pub hold_time: u16,
     pub connect_retry: Duration,
     pub kernel_table: u32,
+    /// Install best routes in the kernel; false keeps BGP out of the
+    /// forwarding table (a route server, or a benchmark of the speaker).
+    pub kernel: bool,
     pub networks: Vec<IpNet>,
     pub peers: Vec<PeerConfig>,
 }

@@ -114,6 +114,7 @@ pub(super) fn check_bgp(
         hold_time,
         connect_retry,
         kernel_table,
+        kernel: raw.kernel.unwrap_or(true),
         networks: raw.networks.clone(),
         peers,
     })

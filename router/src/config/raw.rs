@@ -370,6 +370,8 @@ pub struct RawBgp {
     pub connect_retry: Option<Spanned<String>>,
     /// The kernel routing table best routes go to.
     pub kernel_table: Option<Spanned<u32>>,
+    /// Install best routes in the kernel (default true).
+    pub kernel: Option<bool>,
     /// This site's networks, announced to the peers.
     #[serde(default)]
     pub networks: Vec<IpNet>,
