@@ -76,7 +76,7 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
     pub prefixes_received: usize,
     pub prefixes_accepted: usize,
-    pub prefixes_advertised: usize,
+    pub prefixes_advertised: Option<usize>,
 }
 
 /// A candidate route for `routerctl bgp routes`.
@@ -404,18 +404,23 @@ impl Speaker {
         }
     }
 
-    pub fn peers(&self) -> Vec<PeerStatus> {
+    /// Every peer's status. Counting what each peer is sent walks the whole
+    /// Loc-RIB, so it is only done with `count_advertised`; otherwise
+    /// `prefixes_advertised` is `None`.
+    pub fn peers(&self, count_advertised: bool) -> Vec<PeerStatus> {
         (0..self.peers.len())
             .map(|id| {
                 let peer = &self.peers[id];
                 let accepted = peer.adj_in.as_ref().map_or(0, AdjRibIn::len);
                 let advertised = match (peer.session.state(), self.rib_out(id)) {
-                    (State::Established, Some(rib_out)) => self
-                        .loc
-                        .best_routes()
-                        .filter(|route| rib_out.export(route).is_ok())
-                        .count(),
-                    _ => 0,
+                    _ if !count_advertised => None,
+                    (State::Established, Some(rib_out)) => Some(
+                        self.loc
+                            .best_routes()
+                            .filter(|route| rib_out.export(route).is_ok())
+                            .count(),
+                    ),
+                    _ => Some(0),
                 };
                 PeerStatus {
                     name: peer.settings.name.clone(),

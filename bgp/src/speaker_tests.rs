@@ -155,10 +155,10 @@ fn two_sites_exchange_their_networks_with_next_hop_self() {
             (net("fd61:1::/64"), "fd00::1".parse().unwrap()),
         ]
     );
-    let status = &pair.a.peers()[0];
+    let status = &pair.a.peers(true)[0];
     assert_eq!(status.state, State::Established);
     assert_eq!((status.prefixes_received, status.prefixes_accepted), (2, 2));
-    assert_eq!(status.prefixes_advertised, 2);
+    assert_eq!(status.prefixes_advertised, Some(2));
     let table = pair.a.routes_table(Some(net("10.61.2.0/24")));
     assert_eq!(table.len(), 1);
     assert_eq!(table[0].1[0].peer.as_deref(), Some("b"));
@@ -194,9 +194,9 @@ fn too_many_prefixes_end_the_session_with_cease_1_and_withdraw_everything() {
     );
     let pair = Pair::up(a, b);
     assert_eq!(pair.a.state(0), Some(State::Idle));
-    let error = pair.a.peers()[0].last_error.clone().unwrap();
+    let error = pair.a.peers(true)[0].last_error.clone().unwrap();
     assert!(error.contains("maximum number of prefixes"), "{error}");
-    let b_error = pair.b.peers()[0].last_error.clone().unwrap();
+    let b_error = pair.b.peers(true)[0].last_error.clone().unwrap();
     assert!(
         b_error.contains("received cease: maximum number of prefixes"),
         "{b_error}"

@@ -28,6 +28,8 @@ use super::socket::{set_gtsm, set_md5};
 use super::status::{BgpStatus, CandidateStatus, PeerStatus, RouteEntry, RoutesReport};
 use crate::links::address_of;
 
+/// How often status recounts the prefixes advertised to each peer.
+const ADVERTISED_RECOUNT: Duration = Duration::from_secs(1);
 /// How long the driver waits for NOTIFICATIONs to leave at shutdown.
 const FLUSH_ON_STOP: Duration = Duration::from_millis(500);
 
@@ -130,6 +132,7 @@ impl BgpService {
             tx: tx.clone(),
             kernel,
             next_conn: 0,
+            advertised: (Vec::new(), None),
         };
         let outputs = driver.speaker.start();
         driver.carry_out(outputs).await;
@@ -223,6 +226,9 @@ struct Driver {
     /// `None` when `[bgp] kernel = false`.
     kernel: Option<KernelWriter>,
     next_conn: u64,
+    /// Prefixes advertised per peer, and when they were counted: the count
+    /// walks the whole table, so status polls reuse it for a second.
+    advertised: (Vec<usize>, Option<Instant>),
 }
 
 impl Driver {
@@ -285,7 +291,8 @@ impl Driver {
                     }
                 }
                 Input::Status(reply) => {
-                    let _ = reply.send(self.status());
+                    let status = self.status();
+                    let _ = reply.send(status);
                 }
                 Input::Routes(prefix, reply) => {
                     let _ = reply.send(self.routes(prefix));
@@ -515,10 +522,23 @@ impl Driver {
         }
     }
 
-    fn status(&self) -> BgpStatus {
-        let peers = self
-            .speaker
-            .peers()
+    fn status(&mut self) -> BgpStatus {
+        let recount = self
+            .advertised
+            .1
+            .is_none_or(|at| at.elapsed() >= ADVERTISED_RECOUNT);
+        let peers = self.speaker.peers(recount);
+        if recount {
+            self.advertised = (
+                peers
+                    .iter()
+                    .map(|p| p.prefixes_advertised.unwrap_or(0))
+                    .collect(),
+                Some(Instant::now()),
+            );
+        }
+        let counted = self.advertised.0.clone();
+        let peers = peers
             .into_iter()
             .enumerate()
             .map(|(id, p)| PeerStatus {
@@ -534,7 +554,10 @@ impl Driver {
                 last_error: p.last_error,
                 prefixes_received: p.prefixes_received,
                 prefixes_accepted: p.prefixes_accepted,
-                prefixes_advertised: p.prefixes_advertised,
+                prefixes_advertised: p
+                    .prefixes_advertised
+                    .or_else(|| counted.get(id).copied())
+                    .unwrap_or(0),
             })
             .collect();
         BgpStatus {
