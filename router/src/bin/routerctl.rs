@@ -313,6 +313,28 @@ Filtering
         }
         out.push_str(&indent(&table::render(&["", ""], &rows)));
     }
+    if let Some(peers) = status["bgp"]["peers"].as_array() {
+        out.push_str("\nBGP\n");
+        let rows: Vec<Vec<String>> = peers
+            .iter()
+            .map(|peer| {
+                let detail = match peer["last_error"].as_str() {
+                    Some(error) if peer["state"] != "Established" => format!(" ({error})"),
+                    _ => String::new(),
+                };
+                vec![
+                    text(&peer["name"]),
+                    format!(
+                        "{} AS {}, {} prefixes accepted{detail}",
+                        text(&peer["state"]),
+                        text(&peer["remote_asn"]),
+                        text(&peer["prefixes_accepted"])
+                    ),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&table::render(&["", ""], &rows)));
+    }
     if let Some(tunnels) = status["wireguard"]["tunnels"].as_array() {
         out.push_str("\nWireGuard\n");
         let rows: Vec<Vec<String>> = tunnels.iter().map(wg::summary).collect();
