@@ -732,3 +732,97 @@ fn iperf3_a_to_b(lab: &WgLab) -> wg_lab::IperfReport {
     assert!(report.received_bytes > 0, "{report:?}");
     report
 }
+
+#[test]
+fn removing_a_tunnel_removes_its_interface_and_routes_and_nothing_else() {
+    if !e2e::require(&tunnel_tools()) {
+        return;
+    }
+    let lab = WgLab::with_keys().unwrap();
+    let metrics_at: std::net::SocketAddr = format!("{}:9153", router_v4(A)).parse().unwrap();
+    let mut config = lab.routerd_config(A, &lab.mesh_tunnel(A).unwrap());
+    config.metrics_listen = Some(metrics_at);
+    let mut a = config.start(&lab.site(A).router).unwrap();
+    let _b = lab.start_site(B, &lab.mesh_tunnel(B).unwrap()).unwrap();
+    lab.wait_lan_reachable(A, B, UP).unwrap();
+
+    // Per-peer metrics while the tunnel runs (sampled once a second).
+    let probe = env!("CARGO_BIN_EXE_e2e-probe");
+    let iface = lab.site(A).interface.clone();
+    let series = format!(
+        "router_wireguard_peer_up{{tunnel=\"{iface}\",peer=\"{}\"}} 1",
+        site_name(B)
+    );
+    let mut page = String::new();
+    let seen = wait_until(
+        Duration::from_secs(5),
+        "the peer to show up in /metrics",
+        || {
+            let out = lab
+                .site(A)
+                .router
+                .exec(probe, &["http-get", &metrics_at.to_string(), "/metrics"])
+                .ok()?;
+            page = String::from_utf8_lossy(&out.stdout).into_owned();
+            page.contains(&series).then_some(())
+        },
+    );
+    assert!(seen.is_ok(), "no {series} in\n{page}");
+    assert!(
+        page.contains("router_wireguard_peer_receive_bytes_total{"),
+        "{page}"
+    );
+    assert!(
+        page.contains("router_wireguard_peer_handshake_age_seconds{"),
+        "{page}"
+    );
+
+    let router = &lab.site(A).router;
+    let links_before = router.run("ip", &["-o", "link", "show"]).unwrap();
+    let main_before = router
+        .run("ip", &["-4", "route", "show", "table", "main"])
+        .unwrap();
+    assert!(lab.tunnel_routes(A).unwrap().contains(&lan_net(B)));
+
+    // The same configuration without [wireguard] tunnels.
+    let mut without = config.clone();
+    without.extra_toml = String::new();
+    a.rewrite_config(&without).unwrap();
+    let reload = a.routerctl(&["reload"]).unwrap();
+    assert!(reload.success, "{reload}");
+    assert!(
+        !lab.interface_exists(A),
+        "the tunnel interface is still there"
+    );
+    assert_eq!(
+        lab.tunnel_routes(A).unwrap().trim(),
+        "",
+        "tunnel routes left behind"
+    );
+    // Everything else as it was: the other links, and the main table
+    // minus the tunnel's own connected route.
+    let links_after = router.run("ip", &["-o", "link", "show"]).unwrap();
+    let names = |text: &str| -> BTreeSet<String> {
+        text.lines()
+            .filter_map(|l| {
+                l.split(':')
+                    .nth(1)
+                    .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+            })
+            .collect()
+    };
+    let mut expected = names(&links_before);
+    expected.remove(&iface);
+    assert_eq!(names(&links_after), expected);
+    let main_after = router
+        .run("ip", &["-4", "route", "show", "table", "main"])
+        .unwrap();
+    let kept: Vec<&str> = main_before
+        .lines()
+        .filter(|l| !l.contains(&iface))
+        .collect();
+    assert_eq!(main_after.lines().collect::<Vec<_>>(), kept);
+    let status = a.routerctl(&["wg", "--json"]).unwrap();
+    assert!(status.stdout.contains("\"tunnels\": []"), "{status}");
+    a.check_running().unwrap();
+}
