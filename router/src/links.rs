@@ -444,6 +444,41 @@ fn failed(
     }
 }
 
+/// Every IPv4 and IPv6 route of `table`, from one dump per family.
+pub(crate) async fn routes_in_table(
+    handle: &Handle,
+    table: u32,
+) -> io::Result<Vec<rtnetlink::packet_route::route::RouteMessage>> {
+    use rtnetlink::RouteMessageBuilder;
+    use rtnetlink::packet_route::route::RouteAttribute;
+    let mut found = Vec::new();
+    for template in [
+        RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(),
+        RouteMessageBuilder::<std::net::Ipv6Addr>::new().build(),
+    ] {
+        let routes: Vec<_> = handle
+            .route()
+            .get(template)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(os_error)?;
+        found.extend(routes.into_iter().filter(|route| {
+            // Tables above 255 only appear in the attribute.
+            let in_table = route
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Table(t) => Some(*t),
+                    _ => None,
+                })
+                .unwrap_or(u32::from(route.header.table));
+            in_table == table
+        }));
+    }
+    Ok(found)
+}
+
 /// rtnetlink's error as the errno the kernel answered, so callers can tell
 /// "no such device" from "not supported" without matching its message.
 pub(crate) fn os_error(error: rtnetlink::Error) -> io::Error {

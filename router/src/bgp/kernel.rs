@@ -3,11 +3,10 @@
 //! ever replaced or removed.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use futures_util::TryStreamExt;
 use ipnet::IpNet;
-use rtnetlink::packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol};
+use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol};
 use rtnetlink::{Handle, RouteMessageBuilder};
 use tracing::debug;
 
@@ -82,39 +81,18 @@ impl KernelRoutes {
     /// earlier run that did not stop cleanly. Returns how many.
     pub async fn flush(&self) -> io::Result<usize> {
         let mut removed = 0;
-        for template in [
-            RouteMessageBuilder::<Ipv4Addr>::new().build(),
-            RouteMessageBuilder::<Ipv6Addr>::new().build(),
-        ] {
-            let routes: Vec<RouteMessage> = self
-                .handle
+        for route in crate::links::routes_in_table(&self.handle, self.table).await? {
+            if route.header.protocol != protocol() {
+                continue;
+            }
+            debug!(?route, "removing a stale BGP route");
+            self.handle
                 .route()
-                .get(template)
+                .del(route)
                 .execute()
-                .try_collect()
                 .await
                 .map_err(os_error)?;
-            for route in routes {
-                let table = route
-                    .attributes
-                    .iter()
-                    .find_map(|a| match a {
-                        RouteAttribute::Table(t) => Some(*t),
-                        _ => None,
-                    })
-                    .unwrap_or(u32::from(route.header.table));
-                if table != self.table || route.header.protocol != protocol() {
-                    continue;
-                }
-                debug!(?route, "removing a stale BGP route");
-                self.handle
-                    .route()
-                    .del(route)
-                    .execute()
-                    .await
-                    .map_err(os_error)?;
-                removed += 1;
-            }
+            removed += 1;
         }
         Ok(removed)
     }

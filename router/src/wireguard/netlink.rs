@@ -121,25 +121,9 @@ impl Netlink {
     /// Makes the routes of `table` exactly `wanted`: the table is routerd's.
     pub async fn sync_routes(&self, table: u32, wanted: &[WantedRoute]) -> io::Result<()> {
         let mut have: Vec<(WantedRoute, RouteMessage)> = Vec::new();
-        for template in [
-            RouteMessageBuilder::<Ipv4Addr>::new().build(),
-            RouteMessageBuilder::<Ipv6Addr>::new().build(),
-        ] {
-            let routes: Vec<RouteMessage> = self
-                .handle
-                .route()
-                .get(template)
-                .execute()
-                .try_collect()
-                .await
-                .map_err(os_error)?;
-            for route in routes {
-                if table_of(&route) != table {
-                    continue;
-                }
-                if let Some(key) = route_key(&route) {
-                    have.push((key, route));
-                }
+        for route in crate::links::routes_in_table(&self.handle, table).await? {
+            if let Some(key) = route_key(&route) {
+                have.push((key, route));
             }
         }
         let wanted_set: BTreeSet<WantedRoute> = wanted.iter().copied().collect();
@@ -230,17 +214,6 @@ impl Netlink {
         }
         Ok(())
     }
-}
-
-fn table_of(route: &RouteMessage) -> u32 {
-    route
-        .attributes
-        .iter()
-        .find_map(|a| match a {
-            RouteAttribute::Table(t) => Some(*t),
-            _ => None,
-        })
-        .unwrap_or(u32::from(route.header.table))
 }
 
 /// A dumped route as (destination, output interface).
