@@ -4,13 +4,14 @@
 #   sudo tests/run.sh
 #
 # As root it first installs the Debian packages the end-to-end lab drives
-# (NSD, Unbound, dig, kdig, ldns, dnsperf, sqlite3, wireguard-go, wg, iperf3); the lab itself needs root to
+# (NSD, Unbound, dig, kdig, ldns, dnsperf, sqlite3, wireguard-go, wg, iperf3,
+# BIRD 2); the lab itself needs root to
 # create network namespaces. Without root the lab tests say why they skip,
 # unless REQUIRE_E2E=1, which turns every skip into a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils openssl tcpdump iproute2 procps nftables iputils-ping sqlite3 wireguard-go wireguard-tools iperf3)
+packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils openssl tcpdump iproute2 procps nftables iputils-ping sqlite3 wireguard-go wireguard-tools iperf3 bird2)
 
 if [ "$(id -u)" = 0 ]; then
     missing=()

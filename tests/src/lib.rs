@@ -23,6 +23,7 @@
 //! ```
 
 pub mod addr;
+pub mod bird;
 pub mod dig;
 pub mod dns_hierarchy;
 pub mod dnsperf;
