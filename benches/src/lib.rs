@@ -1,9 +1,11 @@
 //! What the benchmark drivers (`load`, `policy`, `blocklist`) share:
 //! stopping cleanly on Ctrl-C, waiting for a child with a deadline, naming
-//! the machine, and for the DNS load benchmarks the dnsperf runs
+//! the machine, the BGP benchmark's control-socket clients ([`bgp`]),
+//! and for the DNS load benchmarks the dnsperf runs
 //! ([`dnsperf`]), the cache-hot query set ([`names`]), dnsmasq's command
 //! line ([`dnsmasq`]) and the tables ([`table`]).
 
+pub mod bgp;
 pub mod dnsmasq;
 pub mod dnsperf;
 pub mod names;
