@@ -93,6 +93,8 @@ pub struct Speaker {
     config: SpeakerConfig,
     peers: Vec<Peer>,
     loc: LocRib,
+    /// Counts changes to what peers are sent: best routes and sessions.
+    generation: u64,
 }
 
 impl Speaker {
@@ -120,7 +122,18 @@ impl Speaker {
                 negotiated: None,
             })
             .collect();
-        Speaker { config, peers, loc }
+        Speaker {
+            config,
+            peers,
+            loc,
+            generation: 0,
+        }
+    }
+
+    /// Moves whenever a best route or a session changes: a count of what
+    /// peers are sent that was made at the same generation still holds.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn config(&self) -> &SpeakerConfig {
@@ -190,11 +203,13 @@ impl Speaker {
         for action in actions {
             match action {
                 Action::Up(negotiated) => {
+                    self.generation += 1;
                     self.up(id, negotiated.clone(), out);
                     out.push(Output::Peer(id, Action::Up(negotiated)));
                 }
                 Action::Routes(update) => self.routes(id, &update, out),
                 Action::Down(reason) => {
+                    self.generation += 1;
                     self.down(id, out);
                     out.push(Output::Peer(id, Action::Down(reason)));
                 }
@@ -349,10 +364,11 @@ impl Speaker {
     }
 
     /// Kernel routes and UPDATEs to every other established peer.
-    fn propagate(&self, best: &[BestChange], out: &mut Vec<Output>) {
+    fn propagate(&mut self, best: &[BestChange], out: &mut Vec<Output>) {
         if best.is_empty() {
             return;
         }
+        self.generation += 1;
         for change in best {
             match &change.new {
                 Some(route) if matches!(route.source, Source::Peer(_)) => {

@@ -66,7 +66,7 @@ enum Input {
 /// The running speaker.
 #[derive(Debug)]
 pub struct BgpService {
-    tx: mpsc::Sender<Input>,
+    control: mpsc::Sender<Input>,
     listeners: Vec<JoinHandle<()>>,
 }
 
@@ -80,6 +80,9 @@ impl BgpService {
             None
         };
         let (tx, rx) = mpsc::channel(1024);
+        // Operator requests skip the queue of protocol input: status stays
+        // quick while a full table streams in.
+        let (control, control_rx) = mpsc::channel(16);
         let mut listeners = Vec::new();
         for addr in &config.listen {
             let listener = listen(*addr, &config.peers)
@@ -136,19 +139,19 @@ impl BgpService {
         };
         let outputs = driver.speaker.start();
         driver.carry_out(outputs).await;
-        tokio::spawn(driver.run(rx));
-        Ok(BgpService { tx, listeners })
+        tokio::spawn(driver.run(rx, control_rx));
+        Ok(BgpService { control, listeners })
     }
 
     pub async fn status(&self) -> Option<BgpStatus> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Input::Status(reply)).await.ok()?;
+        self.control.send(Input::Status(reply)).await.ok()?;
         answer.await.ok()
     }
 
     pub async fn routes(&self, prefix: Option<IpNet>) -> Option<RoutesReport> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Input::Routes(prefix, reply)).await.ok()?;
+        self.control.send(Input::Routes(prefix, reply)).await.ok()?;
         answer.await.ok()
     }
 
@@ -159,7 +162,7 @@ impl BgpService {
             listener.abort();
         }
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Input::Stop(reply)).await.is_ok() {
+        if self.control.send(Input::Stop(reply)).await.is_ok() {
             let _ = answer.await;
         }
     }
@@ -226,14 +229,21 @@ struct Driver {
     /// `None` when `[bgp] kernel = false`.
     kernel: Option<KernelWriter>,
     next_conn: u64,
-    /// Prefixes advertised per peer, and when they were counted: the count
-    /// walks the whole table, so status polls reuse it for a second.
-    advertised: (Vec<usize>, Option<Instant>),
+    /// Prefixes advertised per peer, and when and at which speaker
+    /// generation they were counted: the count walks the whole table, so
+    /// status reuses it while nothing changed, and for a second at least.
+    advertised: (Vec<usize>, Option<(Instant, u64)>),
 }
 
 impl Driver {
-    async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
-        while let Some(input) = rx.recv().await {
+    async fn run(mut self, mut rx: mpsc::Receiver<Input>, mut control: mpsc::Receiver<Input>) {
+        loop {
+            let input = tokio::select! {
+                biased;
+                Some(input) = control.recv() => input,
+                Some(input) = rx.recv() => input,
+                else => return,
+            };
             match input {
                 Input::Accepted(stream, remote) => self.accepted(stream, remote).await,
                 Input::Connected { peer, result } => {
@@ -523,10 +533,10 @@ impl Driver {
     }
 
     fn status(&mut self) -> BgpStatus {
-        let recount = self
-            .advertised
-            .1
-            .is_none_or(|at| at.elapsed() >= ADVERTISED_RECOUNT);
+        let generation = self.speaker.generation();
+        let recount = self.advertised.1.is_none_or(|(at, counted)| {
+            counted != generation && at.elapsed() >= ADVERTISED_RECOUNT
+        });
         let peers = self.speaker.peers(recount);
         if recount {
             self.advertised = (
@@ -534,7 +544,7 @@ impl Driver {
                     .iter()
                     .map(|p| p.prefixes_advertised.unwrap_or(0))
                     .collect(),
-                Some(Instant::now()),
+                Some((Instant::now(), generation)),
             );
         }
         let counted = self.advertised.0.clone();
