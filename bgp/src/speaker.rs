@@ -496,6 +496,18 @@ impl Speaker {
             .collect()
     }
 
+    /// Restarts a peer's session by hand: stops it with an administrative
+    /// reset (when it is up) and starts it again, e.g. after max-prefix
+    /// stopped it.
+    pub fn reset(&mut self, peer: PeerId) -> Vec<Output> {
+        let mut out = Vec::new();
+        let notification =
+            Notification::shutdown(subcode::ADMINISTRATIVE_RESET, "reset by the operator");
+        self.handle(peer, Event::Stop(notification), &mut out);
+        self.handle(peer, Event::Start, &mut out);
+        out
+    }
+
     /// Stops every session with a shutdown communication (RFC 8203).
     pub fn shutdown(&mut self, message: &str) -> Vec<Output> {
         let mut out = Vec::new();

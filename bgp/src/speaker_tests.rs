@@ -235,3 +235,20 @@ fn a_session_that_drops_withdraws_its_routes_from_the_kernel() {
     }));
     assert!(pair.a.kernel_routes().is_empty());
 }
+
+#[test]
+fn a_reset_brings_a_session_stopped_by_max_prefix_back() {
+    let a = speaker(65001, 1, &[], ("b", 65002, 2), Some(2));
+    let b = speaker(
+        65002,
+        2,
+        &["10.61.2.0/24", "10.61.3.0/24", "10.61.4.0/24"],
+        ("a", 65001, 1),
+        None,
+    );
+    let mut pair = Pair::up(a, b);
+    assert_eq!(pair.a.state(0), Some(State::Idle));
+    let out = pair.a.reset(0);
+    assert!(out.contains(&Output::Peer(0, Action::Connect)), "{out:?}");
+    assert_eq!(pair.a.state(0), Some(State::Connect));
+}

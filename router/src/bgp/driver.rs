@@ -60,6 +60,8 @@ enum Input {
     },
     Status(oneshot::Sender<BgpStatus>),
     Routes(Option<IpNet>, oneshot::Sender<RoutesReport>),
+    /// Restart a peer's session by name; answers whether the peer exists.
+    Reset(String, oneshot::Sender<bool>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -152,6 +154,16 @@ impl BgpService {
     pub async fn routes(&self, prefix: Option<IpNet>) -> Option<RoutesReport> {
         let (reply, answer) = oneshot::channel();
         self.control.send(Input::Routes(prefix, reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Restarts the named peer's session; `false` when there is no such peer.
+    pub async fn reset(&self, peer: &str) -> Option<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.control
+            .send(Input::Reset(peer.to_owned(), reply))
+            .await
+            .ok()?;
         answer.await.ok()
     }
 
@@ -306,6 +318,15 @@ impl Driver {
                 }
                 Input::Routes(prefix, reply) => {
                     let _ = reply.send(self.routes(prefix));
+                }
+                Input::Reset(name, reply) => {
+                    let peer = self.config.peers.iter().position(|p| p.name == name);
+                    let _ = reply.send(peer.is_some());
+                    if let Some(peer) = peer {
+                        info!(peer = %name, "BGP session reset by the operator");
+                        let outputs = self.speaker.reset(peer);
+                        self.carry_out(outputs).await;
+                    }
                 }
                 Input::Stop(reply) => {
                     let outputs = self.speaker.shutdown("routerd is stopping");

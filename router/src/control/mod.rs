@@ -8,7 +8,8 @@
 //! `POST /v1/dns/why`, `/v1/dns/log`, `/v1/dns/top`, `/v1/dns/refresh` and
 //! `GET /v1/dns/lists` cover filtering and the query log;
 //! `GET /v1/wireguard` reports tunnels and peers; `GET /v1/bgp` and
-//! `GET /v1/bgp/routes?prefix=P` the BGP sessions and candidate routes.
+//! `GET /v1/bgp/routes?prefix=P` the BGP sessions and candidate routes,
+//! `POST /v1/bgp/reset` restarts one session.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,7 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
         .route("/v1/wireguard", get(wireguard))
         .route("/v1/bgp", get(bgp_peers))
         .route("/v1/bgp/routes", get(bgp_routes))
+        .route("/v1/bgp/reset", post(bgp_reset))
         .with_state(shared);
     if let Err(error) = axum::serve(listener, app).await {
         warn!(%error, "control API stopped");
@@ -114,6 +116,35 @@ async fn bgp_routes(
     };
     match service.routes(prefix).await {
         Some(report) => Json(report).into_response(),
+        None => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the BGP speaker is not running",
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetRequest {
+    peer: String,
+}
+
+async fn bgp_reset(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<ResetRequest>,
+) -> Response {
+    let bgp = shared.bgp.lock().await;
+    let Some(service) = bgp.as_ref() else {
+        return no_bgp();
+    };
+    match service.reset(&request.peer).await {
+        Some(true) => {
+            Json(json!({ "message": format!("session with {} restarted", request.peer) }))
+                .into_response()
+        }
+        Some(false) => error_response(
+            StatusCode::NOT_FOUND,
+            &format!("no BGP peer named {}", request.peer),
+        ),
         None => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "the BGP speaker is not running",

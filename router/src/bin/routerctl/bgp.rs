@@ -18,6 +18,11 @@ pub enum BgpCommand {
         /// Only this prefix and those inside it, e.g. 10.61.0.0/16.
         prefix: Option<String>,
     },
+    /// Restart a peer's session, e.g. after max-prefix stopped it.
+    Reset {
+        /// The peer's name in router.toml.
+        peer: String,
+    },
 }
 
 pub async fn execute(
@@ -37,6 +42,13 @@ pub async fn execute(
             };
             let body = call(socket, "GET", &path, None).await?;
             print_or(json_output, &body, render_routes)
+        }
+        Some(BgpCommand::Reset { peer }) => {
+            let request = serde_json::json!({ "peer": peer });
+            let body = call(socket, "POST", "/v1/bgp/reset", Some(&request)).await?;
+            print_or(json_output, &body, |body| {
+                format!("{}\n", text(&body["message"]))
+            })
         }
     }
 }
