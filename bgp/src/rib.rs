@@ -5,9 +5,7 @@
 //! changes (kernel routes, UPDATEs to send).
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
 use std::collections::HashSet;
-use std::collections::hash_map::Entry;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,10 +15,16 @@ use ipnet::IpNet;
 use crate::policy::{Import, Rejection};
 use crate::route::{PathAttributes, PeerInfo, Route, Source, Update};
 
+#[path = "prefix_map.rs"]
+mod prefix_map;
+use prefix_map::PrefixMap;
+
 // Prefixes come from configured peers, not strangers, and a million of them
 // must hash fast.
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type Set<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// Below this many interned attribute sets, `AdjRibIn` does not sweep.
+const MIN_SWEEP: usize = 64;
 
 /// LOCAL_PREF assumed when a route has none (the usual default).
 pub const DEFAULT_LOCAL_PREF: u32 = 100;
@@ -36,7 +40,14 @@ pub struct RibChange {
 #[derive(Debug, Clone)]
 pub struct AdjRibIn {
     peer: PeerInfo,
-    routes: Map<IpNet, Arc<PathAttributes>>,
+    routes: PrefixMap<Arc<PathAttributes>>,
+    /// One `Arc` per distinct attribute set in `routes`: a peer sends the
+    /// same set in many UPDATEs (each decoded into an `Arc` of its own),
+    /// and the Loc-RIB shares what is stored here. Entries nothing else
+    /// holds any more are swept now and then (`intern`, `sweep`).
+    interned: Set<Arc<PathAttributes>>,
+    /// `interned` is swept when it reaches this size.
+    sweep_at: usize,
     rejected: u64,
     last_rejection: Option<(IpNet, Rejection)>,
 }
@@ -45,7 +56,9 @@ impl AdjRibIn {
     pub fn new(peer: PeerInfo) -> AdjRibIn {
         AdjRibIn {
             peer,
-            routes: Map::default(),
+            routes: PrefixMap::default(),
+            interned: Set::default(),
+            sweep_at: MIN_SWEEP,
             rejected: 0,
             last_rejection: None,
         }
@@ -78,7 +91,7 @@ impl AdjRibIn {
 
     pub fn routes(&self) -> impl Iterator<Item = Route> + '_ {
         self.routes.iter().map(|(prefix, attributes)| Route {
-            prefix: *prefix,
+            prefix,
             attributes: Arc::clone(attributes),
             source: self.source(),
         })
@@ -117,13 +130,21 @@ impl AdjRibIn {
                 });
             }
         }
+        // Every live set serves at least one route here: many more sets
+        // than routes means most are dead (after withdrawals).
+        if self.interned.len() > MIN_SWEEP && self.interned.len() / 2 > self.routes.len() {
+            self.sweep();
+        }
         if update.announced.is_empty() {
             return changes;
         }
         // `None`: announced without attributes, which the decoder should
         // not let through; dropping the prefixes is the safe reading.
         let attributes = match &update.attributes {
-            Some(attributes) => import.attributes(attributes).map_err(Some),
+            Some(attributes) => import
+                .attributes(attributes)
+                .map(|attributes| self.intern(attributes))
+                .map_err(Some),
             None => Err(None),
         };
         for prefix in &update.announced {
@@ -157,18 +178,41 @@ impl AdjRibIn {
         changes
     }
 
+    /// The stored `Arc` equal to `attributes`, or `attributes` stored.
+    fn intern(&mut self, attributes: Arc<PathAttributes>) -> Arc<PathAttributes> {
+        if let Some(held) = self.interned.get(&*attributes) {
+            return Arc::clone(held);
+        }
+        if self.interned.len() >= self.sweep_at {
+            self.sweep();
+        }
+        self.interned.insert(Arc::clone(&attributes));
+        attributes
+    }
+
+    /// Drops the sets only `interned` holds. Sweeping when the set has
+    /// doubled since the last sweep keeps the cost per insertion constant.
+    fn sweep(&mut self) {
+        self.interned
+            .retain(|attributes| Arc::strong_count(attributes) > 1);
+        let len = self.interned.len();
+        self.sweep_at = (len * 2).max(MIN_SWEEP);
+        if self.interned.capacity() > MIN_SWEEP && len < self.interned.capacity() / 4 {
+            self.interned.shrink_to(len * 2);
+        }
+    }
+
     /// Whether the prefix's route changed.
     fn insert(&mut self, prefix: IpNet, attributes: &Arc<PathAttributes>) -> bool {
-        match self.routes.entry(prefix) {
-            Entry::Occupied(mut entry) => {
-                if same_attributes(entry.get(), attributes) {
+        match self.routes.find(&prefix) {
+            Some(slot) => {
+                let held = self.routes.at_mut(slot);
+                if same_attributes(held, attributes) {
                     return false;
                 }
-                entry.insert(Arc::clone(attributes));
+                *held = Arc::clone(attributes);
             }
-            Entry::Vacant(entry) => {
-                entry.insert(Arc::clone(attributes));
-            }
+            None => self.routes.push(prefix, Arc::clone(attributes)),
         }
         true
     }
@@ -458,7 +502,7 @@ fn eliminate_med(candidates: &[Candidate], lost: &mut [Option<Reason>]) {
 /// origination, and the best of each.
 #[derive(Debug, Clone, Default)]
 pub struct LocRib {
-    prefixes: Map<IpNet, Candidates>,
+    prefixes: PrefixMap<Candidates>,
     /// Indexed by `Candidate::source`. A peer keeps its slot across
     /// sessions; its latest `PeerInfo` applies to all its routes.
     sources: Vec<Source>,
@@ -517,8 +561,8 @@ impl LocRib {
                 Outcome::Unchanged => true,
                 Outcome::Emptied => {
                     moved.push(BestChange {
-                        prefix: *prefix,
-                        old: Some(route(sources, *prefix, &old)),
+                        prefix,
+                        old: Some(route(sources, prefix, &old)),
                         new: None,
                     });
                     false
@@ -527,9 +571,9 @@ impl LocRib {
                     let new = candidates.best();
                     if !old.same(new) {
                         moved.push(BestChange {
-                            prefix: *prefix,
-                            old: Some(route(sources, *prefix, &old)),
-                            new: Some(route(sources, *prefix, new)),
+                            prefix,
+                            old: Some(route(sources, prefix, &old)),
+                            new: Some(route(sources, prefix, new)),
                         });
                     }
                     true
@@ -567,7 +611,7 @@ impl LocRib {
     pub fn best_routes(&self) -> impl Iterator<Item = Route> + '_ {
         self.prefixes
             .iter()
-            .map(|(prefix, candidates)| route(&self.sources, *prefix, candidates.best()))
+            .map(|(prefix, candidates)| route(&self.sources, prefix, candidates.best()))
     }
 
     /// Prefixes with at least one candidate.
@@ -600,26 +644,27 @@ impl LocRib {
         attributes: Option<&Arc<PathAttributes>>,
     ) -> Option<BestChange> {
         let LocRib { prefixes, sources } = self;
-        match prefixes.entry(prefix) {
-            Entry::Vacant(entry) => {
+        match prefixes.find(&prefix) {
+            None => {
                 let new = Candidate {
                     attributes: Arc::clone(attributes?),
                     source,
                 };
                 let best = route(sources, prefix, &new);
-                entry.insert(Candidates::One(new));
+                prefixes.push(prefix, Candidates::One(new));
                 Some(BestChange {
                     prefix,
                     old: None,
                     new: Some(best),
                 })
             }
-            Entry::Occupied(mut entry) => {
-                let old = entry.get().best().clone();
-                match entry.get_mut().set(source, attributes, sources) {
+            Some(slot) => {
+                let candidates = prefixes.at_mut(slot);
+                let old = candidates.best().clone();
+                match candidates.set(source, attributes, sources) {
                     Outcome::Unchanged => None,
                     Outcome::Emptied => {
-                        entry.remove();
+                        prefixes.remove_at(slot);
                         Some(BestChange {
                             prefix,
                             old: Some(route(sources, prefix, &old)),
@@ -627,7 +672,7 @@ impl LocRib {
                         })
                     }
                     Outcome::Changed => {
-                        let new = entry.get().best();
+                        let new = prefixes.at(slot).best();
                         (!old.same(new)).then(|| BestChange {
                             prefix,
                             old: Some(route(sources, prefix, &old)),

@@ -872,3 +872,208 @@ proptest! {
         }
     }
 }
+
+/// A prefix of either family from a small universe, so that operations
+/// hit the same prefixes often.
+fn small_prefix() -> impl Strategy<Value = IpNet> {
+    (any::<bool>(), 0u32..64, prop_oneof![Just(24u8), Just(25u8)]).prop_map(|(v6, n, len)| {
+        if v6 {
+            IpNet::new(
+                IpAddr::V6(Ipv6Addr::from_bits(u128::from(n) << 96)),
+                len + 24,
+            )
+        } else {
+            IpNet::new(IpAddr::V4(Ipv4Addr::from_bits(n << 8)), len)
+        }
+        .unwrap()
+    })
+}
+
+#[derive(Debug, Clone)]
+enum MapOp {
+    Insert(IpNet, u32),
+    Remove(IpNet),
+    /// Keeps the entries whose value is odd after adding the operand.
+    Retain(u32),
+}
+
+proptest! {
+    /// The prefix map agrees with a `HashMap` through insertions (new
+    /// and replacing), removals (which move the last entry) and retains
+    /// (which rebuild the index).
+    #[test]
+    fn prefix_map_matches_a_hash_map(ops in proptest::collection::vec(
+        prop_oneof![
+            (small_prefix(), any::<u32>()).prop_map(|(p, v)| MapOp::Insert(p, v)),
+            small_prefix().prop_map(MapOp::Remove),
+            any::<u32>().prop_map(MapOp::Retain),
+        ],
+        0..300,
+    )) {
+        let mut map: PrefixMap<u32> = PrefixMap::default();
+        let mut model: std::collections::HashMap<IpNet, u32> = Default::default();
+        for op in ops {
+            match op {
+                MapOp::Insert(prefix, value) => {
+                    match map.find(&prefix) {
+                        Some(slot) => *map.at_mut(slot) = value,
+                        None => map.push(prefix, value),
+                    }
+                    model.insert(prefix, value);
+                }
+                MapOp::Remove(prefix) => {
+                    prop_assert_eq!(map.remove(&prefix), model.remove(&prefix));
+                }
+                MapOp::Retain(add) => {
+                    map.retain(|_, v| v.wrapping_add(add) % 2 == 1);
+                    model.retain(|_, v| v.wrapping_add(add) % 2 == 1);
+                }
+            }
+            prop_assert_eq!(map.len(), model.len());
+            for (prefix, value) in &model {
+                prop_assert_eq!(map.get(prefix), Some(value));
+            }
+            let mut seen: Vec<(IpNet, u32)> = map.iter().map(|(p, v)| (p, *v)).collect();
+            seen.sort();
+            let mut expected: Vec<(IpNet, u32)> = model.iter().map(|(p, v)| (*p, *v)).collect();
+            expected.sort();
+            prop_assert_eq!(seen, expected);
+        }
+    }
+}
+
+#[test]
+fn prefix_map_gives_capacity_back_when_mostly_empty() {
+    let mut map: PrefixMap<u32> = PrefixMap::default();
+    let prefixes: Vec<IpNet> = (0..100_000u32)
+        .map(|i| IpNet::new(IpAddr::V4(Ipv4Addr::from_bits(i << 8)), 24).unwrap())
+        .collect();
+    for (i, prefix) in prefixes.iter().enumerate() {
+        map.push(*prefix, i as u32);
+    }
+    let (entries, index) = map.capacity();
+    assert!(entries >= 100_000 && index >= 100_000);
+    // One by one, as withdrawals come.
+    for prefix in &prefixes[..99_000] {
+        assert!(map.remove(prefix).is_some());
+    }
+    let (entries, index) = map.capacity();
+    assert!(entries < 10_000 && index < 10_000, "{entries} {index}");
+    for (i, prefix) in prefixes[99_000..].iter().enumerate() {
+        assert_eq!(map.get(prefix), Some(&((99_000 + i) as u32)));
+    }
+    // All at once, as a peer going down.
+    map.retain(|_, _| false);
+    assert!(map.is_empty());
+    let (entries, index) = map.capacity();
+    assert!(entries <= 2048 && index <= 2048, "{entries} {index}");
+}
+
+#[test]
+fn equal_attribute_sets_from_separate_updates_share_one_arc() {
+    let a = peer(1, 65001);
+    let mut adj = AdjRibIn::new(a);
+    let policy = Policy {
+        prefixes: Some(PrefixList::parse(["permit 0.0.0.0/0 le 32"]).unwrap()),
+        ..Policy::default()
+    };
+    let import = Import::new(LOCAL_ASN, true, Some(&policy));
+    let update = |prefix: &str| Update {
+        withdrawn: Vec::new(),
+        announced: vec![net(prefix)],
+        attributes: Some(Arc::new(attrs(&[65001, 65100]))),
+    };
+    adj.apply(&update("10.0.0.0/24"), &import);
+    adj.apply(&update("10.0.1.0/24"), &import);
+    let first = adj.get(&net("10.0.0.0/24")).unwrap();
+    let second = adj.get(&net("10.0.1.0/24")).unwrap();
+    assert!(Arc::ptr_eq(&first.attributes, &second.attributes));
+}
+
+#[test]
+fn unused_interned_sets_are_swept_after_withdrawals() {
+    let a = peer(1, 65001);
+    let mut adj = AdjRibIn::new(a);
+    let policy = Policy {
+        prefixes: Some(PrefixList::parse(["permit 0.0.0.0/0 le 32"]).unwrap()),
+        ..Policy::default()
+    };
+    let import = Import::new(LOCAL_ASN, true, Some(&policy));
+    let prefixes: Vec<IpNet> = (0..1000u32)
+        .map(|i| IpNet::new(IpAddr::V4(Ipv4Addr::from_bits(i << 8)), 24).unwrap())
+        .collect();
+    for (i, prefix) in prefixes.iter().enumerate() {
+        adj.apply(
+            &Update {
+                withdrawn: Vec::new(),
+                announced: vec![*prefix],
+                attributes: Some(Arc::new(attrs(&[65001, 4_200_000_000 + i as Asn]))),
+            },
+            &import,
+        );
+    }
+    assert!(adj.interned.len() >= 1000 - MIN_SWEEP);
+    for prefix in &prefixes {
+        adj.apply(
+            &Update {
+                withdrawn: vec![*prefix],
+                announced: Vec::new(),
+                attributes: None,
+            },
+            &import,
+        );
+    }
+    assert!(adj.is_empty());
+    assert!(adj.interned.len() <= MIN_SWEEP, "{}", adj.interned.len());
+}
+
+#[test]
+fn as_paths_pack_inline_and_boxed_alike() {
+    use crate::route::{Segment, SegmentRef, Segments};
+    let short = AsPath::sequence([65001, 65002]);
+    let long = AsPath::sequence(1..=40);
+    assert_eq!(short.len(), 2);
+    assert_eq!(long.len(), 40);
+    assert_eq!(long.first(), Some(1));
+    assert!(long.contains(40) && !long.contains(41));
+    // Built by pushing onto a short path until it spills: the same value
+    // (and hash) as one built at once.
+    let mut grown = AsPath::sequence([65001]);
+    grown.segments.push(Segment::Set(vec![1, 2, 3, 4]));
+    let at_once = AsPath {
+        segments: [
+            Segment::Sequence(vec![65001]),
+            Segment::Set(vec![1, 2, 3, 4]),
+        ]
+        .into_iter()
+        .collect::<Segments>(),
+    };
+    assert_eq!(grown, at_once);
+    let hash =
+        |p: &AsPath| std::hash::BuildHasher::hash_one(&foldhash::fast::FixedState::with_seed(1), p);
+    assert_eq!(hash(&grown), hash(&at_once));
+    assert_eq!(grown.len(), 2);
+    assert_eq!(grown.to_string(), "65001 {1 2 3 4}");
+    assert_eq!(
+        grown.segments.iter().collect::<Vec<_>>(),
+        vec![
+            SegmentRef::Sequence(&[65001]),
+            SegmentRef::Set(&[1, 2, 3, 4])
+        ]
+    );
+    // Prepending grows the first sequence, or starts one before a set.
+    assert_eq!(
+        short.prepended(65000),
+        AsPath::sequence([65000, 65001, 65002])
+    );
+    assert_eq!(
+        long.prepended(0),
+        AsPath::sequence(std::iter::once(0).chain(1..=40))
+    );
+    let mut set_first = AsPath::default();
+    set_first.segments.push(Segment::Set(vec![7, 8]));
+    assert_eq!(set_first.prepended(65000).to_string(), "65000 {7 8}");
+    assert_eq!(set_first.len(), 1);
+    assert_eq!(set_first.first(), None);
+    assert!(AsPath::sequence([]).is_empty());
+}

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use ipnet::IpNet;
 
 use crate::error::{BgpError, Notification, code, subcode};
-use crate::route::{AsPath, Asn, Origin, PathAttributes, Segment, Update};
+use crate::route::{AsPath, Asn, Origin, PathAttributes, Segment, SegmentRef, Update};
 
 /// Marker, length and type.
 pub const HEADER_LEN: usize = 19;
@@ -421,10 +421,12 @@ fn to_kit_path(path: &AsPath) -> KitAsPath {
     let mut kit = KitAsPath::new();
     for segment in &path.segments {
         kit.segments.push(match segment {
-            Segment::Sequence(asns) => {
+            SegmentRef::Sequence(asns) => {
                 AsPathSegment::AsSequence(asns.iter().map(|a| (*a).into()).collect())
             }
-            Segment::Set(asns) => AsPathSegment::AsSet(asns.iter().map(|a| (*a).into()).collect()),
+            SegmentRef::Set(asns) => {
+                AsPathSegment::AsSet(asns.iter().map(|a| (*a).into()).collect())
+            }
         });
     }
     kit

@@ -1,0 +1,235 @@
+//! A map from prefixes to values sized for a full table: a million entries
+//! in the Adj-RIB-In and again in the Loc-RIB.
+//!
+//! A `HashMap<IpNet, V>` stores an 18-byte key in every bucket and keeps
+//! at most 7/8 of its buckets full, rounded up to a power of two: at a
+//! million prefixes it has two million buckets, each key and value padded
+//! to 8 bytes. Here entries live densely in a `Vec` (an IPv4 key takes 5
+//! bytes) and the hash table holds only a `u32` index into it, so the
+//! empty buckets cost 5 bytes each instead of a whole entry. Removal swaps
+//! the last entry into the hole, so iteration order is arbitrary.
+//!
+//! Capacity is given back when the map falls below a quarter of it (a full
+//! withdrawal, a peer going down), not on every removal.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+type Hasher = foldhash::fast::RandomState;
+
+/// Below this many entries capacity is never given back: small maps are
+/// not worth the reallocations.
+const MIN_SHRINK: usize = 1024;
+
+/// The prefix types, hashed by value in one word or two.
+trait Key: Copy + Eq {
+    fn hash(&self, hasher: &Hasher) -> u64;
+}
+
+impl Key for Ipv4Net {
+    fn hash(&self, hasher: &Hasher) -> u64 {
+        hasher.hash_one((u64::from(self.addr().to_bits()) << 8) | u64::from(self.prefix_len()))
+    }
+}
+
+impl Key for Ipv6Net {
+    fn hash(&self, hasher: &Hasher) -> u64 {
+        hasher.hash_one((self.addr().to_bits(), self.prefix_len()))
+    }
+}
+
+#[derive(Clone)]
+struct Dense<K, V> {
+    entries: Vec<(K, V)>,
+    /// Indices into `entries`.
+    index: HashTable<u32>,
+}
+
+impl<K, V> Default for Dense<K, V> {
+    fn default() -> Self {
+        Dense {
+            entries: Vec::new(),
+            index: HashTable::new(),
+        }
+    }
+}
+
+impl<K: Key, V> Dense<K, V> {
+    fn position(&self, hasher: &Hasher, key: &K) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .find(key.hash(hasher), |&i| entries[i as usize].0 == *key)
+            .map(|&i| i as usize)
+    }
+
+    /// Appends an entry whose key is not in the map.
+    fn push(&mut self, hasher: &Hasher, key: K, value: V) {
+        let at = self.entries.len() as u32;
+        self.entries.push((key, value));
+        let entries = &self.entries;
+        self.index.insert_unique(key.hash(hasher), at, |&i| {
+            entries[i as usize].0.hash(hasher)
+        });
+    }
+
+    fn remove_at(&mut self, hasher: &Hasher, at: usize) -> V {
+        let key = self.entries[at].0;
+        if let Ok(slot) = self
+            .index
+            .find_entry(key.hash(hasher), |&i| i as usize == at)
+        {
+            slot.remove();
+        }
+        let (_, value) = self.entries.swap_remove(at);
+        // The former last entry now sits at `at`: repoint its index.
+        if let Some((moved, _)) = self.entries.get(at) {
+            let last = self.entries.len() as u32;
+            if let Some(i) = self.index.find_mut(moved.hash(hasher), |&i| i == last) {
+                *i = at as u32;
+            }
+        }
+        self.shrink(hasher);
+        value
+    }
+
+    fn retain(&mut self, hasher: &Hasher, mut keep: impl FnMut(K, &mut V) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain_mut(|(key, value)| keep(*key, value));
+        if self.entries.len() == before {
+            return;
+        }
+        // Every survivor may have moved: rebuilding is cheaper than
+        // repointing them one by one.
+        self.index.clear();
+        self.shrink(hasher);
+        let entries = &self.entries;
+        for (at, (key, _)) in entries.iter().enumerate() {
+            self.index.insert_unique(key.hash(hasher), at as u32, |&i| {
+                entries[i as usize].0.hash(hasher)
+            });
+        }
+    }
+
+    /// Gives capacity back once the map is below a quarter of it, keeping
+    /// room for it to double again without reallocating.
+    fn shrink(&mut self, hasher: &Hasher) {
+        let len = self.entries.len();
+        let target = (len * 2).max(MIN_SHRINK);
+        if self.entries.capacity() > MIN_SHRINK && len < self.entries.capacity() / 4 {
+            self.entries.shrink_to(target);
+        }
+        if self.index.capacity() > MIN_SHRINK && len < self.index.capacity() / 4 {
+            let entries = &self.entries;
+            self.index
+                .shrink_to(target, |&i| entries[i as usize].0.hash(hasher));
+        }
+    }
+}
+
+/// Prefixes of both families to values.
+#[derive(Clone)]
+pub(crate) struct PrefixMap<V> {
+    v4: Dense<Ipv4Net, V>,
+    v6: Dense<Ipv6Net, V>,
+    hasher: Hasher,
+}
+
+impl<V> Default for PrefixMap<V> {
+    fn default() -> Self {
+        PrefixMap {
+            v4: Dense::default(),
+            v6: Dense::default(),
+            hasher: Hasher::default(),
+        }
+    }
+}
+
+impl<V: std::fmt::Debug> std::fmt::Debug for PrefixMap<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Where a prefix is: its family's table and the entry's position.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Slot {
+    V4(usize),
+    V6(usize),
+}
+
+impl<V> PrefixMap<V> {
+    pub(crate) fn len(&self) -> usize {
+        self.v4.entries.len() + self.v6.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn find(&self, prefix: &IpNet) -> Option<Slot> {
+        match prefix {
+            IpNet::V4(net) => self.v4.position(&self.hasher, net).map(Slot::V4),
+            IpNet::V6(net) => self.v6.position(&self.hasher, net).map(Slot::V6),
+        }
+    }
+
+    pub(crate) fn get(&self, prefix: &IpNet) -> Option<&V> {
+        Some(self.at(self.find(prefix)?))
+    }
+
+    /// The value at a slot `find` just returned (no removal since).
+    pub(crate) fn at(&self, slot: Slot) -> &V {
+        match slot {
+            Slot::V4(i) => &self.v4.entries[i].1,
+            Slot::V6(i) => &self.v6.entries[i].1,
+        }
+    }
+
+    pub(crate) fn at_mut(&mut self, slot: Slot) -> &mut V {
+        match slot {
+            Slot::V4(i) => &mut self.v4.entries[i].1,
+            Slot::V6(i) => &mut self.v6.entries[i].1,
+        }
+    }
+
+    /// Adds a prefix `find` did not find.
+    pub(crate) fn push(&mut self, prefix: IpNet, value: V) {
+        match prefix {
+            IpNet::V4(net) => self.v4.push(&self.hasher, net, value),
+            IpNet::V6(net) => self.v6.push(&self.hasher, net, value),
+        }
+    }
+
+    pub(crate) fn remove_at(&mut self, slot: Slot) -> V {
+        match slot {
+            Slot::V4(i) => self.v4.remove_at(&self.hasher, i),
+            Slot::V6(i) => self.v6.remove_at(&self.hasher, i),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, prefix: &IpNet) -> Option<V> {
+        let slot = self.find(prefix)?;
+        Some(self.remove_at(slot))
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> + '_ {
+        let v4 = self.v4.entries.iter().map(|(k, v)| (IpNet::V4(*k), v));
+        let v6 = self.v6.entries.iter().map(|(k, v)| (IpNet::V6(*k), v));
+        v4.chain(v6)
+    }
+
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(IpNet, &mut V) -> bool) {
+        self.v4.retain(&self.hasher, |k, v| keep(IpNet::V4(k), v));
+        self.v6.retain(&self.hasher, |k, v| keep(IpNet::V6(k), v));
+    }
+}
+
+#[cfg(test)]
+impl<V> PrefixMap<V> {
+    /// Entries each family's storage has room for.
+    pub(crate) fn capacity(&self) -> (usize, usize) {
+        (self.v4.entries.capacity(), self.v4.index.capacity())
+    }
+}
