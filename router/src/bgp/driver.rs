@@ -39,10 +39,10 @@ enum Input {
         peer: PeerId,
         result: io::Result<TcpStream>,
     },
-    Message {
+    Messages {
         peer: PeerId,
         conn: u64,
-        bytes: Vec<u8>,
+        batch: Vec<Vec<u8>>,
     },
     BadHeader {
         peer: PeerId,
@@ -220,9 +220,18 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Input>) {
 struct PeerRuntime {
     conn: Option<Conn>,
     connecting: Option<JoinHandle<()>>,
-    timers: HashMap<Timer, (u64, JoinHandle<()>)>,
+    timers: HashMap<Timer, TimerSlot>,
     generation: u64,
     up_since: Option<Instant>,
+}
+
+/// A running timer. Restarting it to a later deadline (the hold timer, on
+/// every message) only moves `deadline`; the task sleeps on until then.
+#[derive(Debug)]
+struct TimerSlot {
+    generation: u64,
+    deadline: std::sync::Arc<std::sync::Mutex<tokio::time::Instant>>,
+    task: JoinHandle<()>,
 }
 
 #[derive(Debug)]
@@ -276,9 +285,16 @@ impl Driver {
                         }
                     }
                 }
-                Input::Message { peer, conn, bytes } if self.current(peer, conn) => {
-                    let outputs = self.speaker.event(peer, Event::Message(&bytes));
-                    self.carry_out(outputs).await;
+                Input::Messages { peer, conn, batch } => {
+                    for bytes in batch {
+                        // A message may end the connection: the rest of the
+                        // batch belongs to a connection that is gone.
+                        if !self.current(peer, conn) {
+                            break;
+                        }
+                        let outputs = self.speaker.event(peer, Event::Message(&bytes));
+                        self.carry_out(outputs).await;
+                    }
                 }
                 Input::BadHeader {
                     peer,
@@ -293,7 +309,7 @@ impl Driver {
                     let outputs = self.speaker.event(peer, Event::ConnectionLost);
                     self.carry_out(outputs).await;
                 }
-                Input::Message { .. } | Input::BadHeader { .. } | Input::Closed { .. } => {}
+                Input::BadHeader { .. } | Input::Closed { .. } => {}
                 Input::Timer {
                     peer,
                     timer,
@@ -303,8 +319,25 @@ impl Driver {
                         .peers
                         .get(peer)
                         .and_then(|r| r.timers.get(&timer))
-                        .is_some_and(|(g, _)| *g == generation);
-                    if live {
+                        .is_some_and(|slot| slot.generation == generation);
+                    // The deadline may have moved while this was queued.
+                    let moved = self
+                        .peers
+                        .get(peer)
+                        .and_then(|r| r.timers.get(&timer))
+                        .map(|slot| {
+                            *slot
+                                .deadline
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        })
+                        .filter(|due| *due > tokio::time::Instant::now());
+                    if let (true, Some(due)) = (live, moved) {
+                        if let Some(runtime) = self.peers.get_mut(peer) {
+                            runtime.timers.remove(&timer);
+                        }
+                        self.start_timer_at(peer, timer, due);
+                    } else if live {
                         if let Some(runtime) = self.peers.get_mut(peer) {
                             runtime.timers.remove(&timer);
                         }
@@ -467,12 +500,12 @@ impl Driver {
             Action::Close => self.drop_conn(peer),
             Action::StartTimer(timer, after) => self.start_timer(peer, timer, after),
             Action::StopTimer(timer) => {
-                if let Some((_, task)) = self
+                if let Some(slot) = self
                     .peers
                     .get_mut(peer)
                     .and_then(|r| r.timers.remove(&timer))
                 {
-                    task.abort();
+                    slot.task.abort();
                 }
             }
             Action::Up(negotiated) => {
@@ -504,9 +537,6 @@ impl Driver {
     }
 
     fn start_timer(&mut self, peer: PeerId, timer: Timer, after: Duration) {
-        let Some(runtime) = self.peers.get_mut(peer) else {
-            return;
-        };
         // RFC 4271 10: jitter connection attempts so two speakers that
         // collided do not collide again.
         let after = if timer == Timer::ConnectRetry {
@@ -514,11 +544,40 @@ impl Driver {
         } else {
             after
         };
+        self.start_timer_at(peer, timer, tokio::time::Instant::now() + after);
+    }
+
+    fn start_timer_at(&mut self, peer: PeerId, timer: Timer, deadline: tokio::time::Instant) {
+        let Some(runtime) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if let Some(slot) = runtime.timers.get(&timer)
+            && !slot.task.is_finished()
+        {
+            let mut current = slot
+                .deadline
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if deadline >= *current {
+                *current = deadline;
+                return;
+            }
+        }
         runtime.generation += 1;
         let generation = runtime.generation;
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(deadline));
+        let watched = std::sync::Arc::clone(&shared);
         let tx = self.tx.clone();
         let task = tokio::spawn(async move {
-            tokio::time::sleep(after).await;
+            loop {
+                let due = *watched
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if tokio::time::Instant::now() >= due {
+                    break;
+                }
+                tokio::time::sleep_until(due).await;
+            }
             let _ = tx
                 .send(Input::Timer {
                     peer,
@@ -527,8 +586,13 @@ impl Driver {
                 })
                 .await;
         });
-        if let Some((_, old)) = runtime.timers.insert(timer, (generation, task)) {
-            old.abort();
+        let slot = TimerSlot {
+            generation,
+            deadline: shared,
+            task,
+        };
+        if let Some(old) = runtime.timers.insert(timer, slot) {
+            old.task.abort();
         }
     }
 
@@ -663,36 +727,52 @@ async fn dial(peer: &PeerConfig) -> io::Result<TcpStream> {
     TcpSocket::from_std_stream(std_stream).connect(remote).await
 }
 
-/// Frames the byte stream into messages for the driver.
+/// Frames the byte stream into messages for the driver, all the messages
+/// of one read in one batch.
 async fn read_loop(
     mut read: tokio::net::tcp::OwnedReadHalf,
     peer: PeerId,
     conn: u64,
     tx: mpsc::Sender<Input>,
 ) {
-    let mut buffer: Vec<u8> = Vec::with_capacity(wire::MAX_LEN * 2);
+    let mut buffer: Vec<u8> = Vec::with_capacity(128 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
+        let mut start = 0;
+        let mut batch = Vec::new();
+        let mut bad = None;
         loop {
-            match wire::frame(&buffer) {
+            match wire::frame(&buffer[start..]) {
                 Ok(Some(len)) => {
-                    let bytes: Vec<u8> = buffer.drain(..len).collect();
-                    if tx.send(Input::Message { peer, conn, bytes }).await.is_err() {
-                        return;
-                    }
+                    batch.push(buffer[start..start + len].to_vec());
+                    start += len;
                 }
                 Ok(None) => break,
                 Err(notification) => {
-                    let _ = tx
-                        .send(Input::BadHeader {
-                            peer,
-                            conn,
-                            notification,
-                        })
-                        .await;
-                    return;
+                    bad = Some(notification);
+                    break;
                 }
             }
+        }
+        // One move of the unframed tail per read, not one per message.
+        buffer.drain(..start);
+        if !batch.is_empty()
+            && tx
+                .send(Input::Messages { peer, conn, batch })
+                .await
+                .is_err()
+        {
+            return;
+        }
+        if let Some(notification) = bad {
+            let _ = tx
+                .send(Input::BadHeader {
+                    peer,
+                    conn,
+                    notification,
+                })
+                .await;
+            return;
         }
         match read.read(&mut chunk).await {
             Ok(0) | Err(_) => {
