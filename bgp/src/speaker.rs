@@ -151,6 +151,11 @@ impl Speaker {
             .position(|p| p.settings.address == address)
     }
 
+    /// What the peer's session agreed in its OPEN exchange, once it did.
+    pub fn negotiated(&self, peer: PeerId) -> Option<&Negotiated> {
+        self.peers.get(peer).and_then(|p| p.session.negotiated())
+    }
+
     pub fn state(&self, peer: PeerId) -> Option<State> {
         self.peers.get(peer).map(|p| p.session.state())
     }

@@ -71,6 +71,8 @@ pub struct BirdConfig {
     pub passive: bool,
     /// `password "..."`: TCP MD5.
     pub password: Option<String>,
+    /// `ttl security on`: GTSM (RFC 5082).
+    pub ttl_security: bool,
     /// IPv4 prefixes announced (blackhole statics).
     pub routes4: Vec<String>,
     /// IPv6 prefixes announced.
@@ -94,6 +96,7 @@ impl BirdConfig {
             connect_retry: 2,
             passive: false,
             password: None,
+            ttl_security: false,
             routes4: vec!["10.70.1.0/24".to_string()],
             routes6: vec!["fd70:1::/64".to_string()],
             ipv6: true,
@@ -136,6 +139,9 @@ impl BirdConfig {
         }
         if let Some(password) = &self.password {
             let _ = writeln!(t, "  password \"{}\";", password.replace('"', "\\\""));
+        }
+        if self.ttl_security {
+            let _ = writeln!(t, "  ttl security on;");
         }
         let channel = |t: &mut String, family: &str| {
             let _ = writeln!(t, "  {family} {{");

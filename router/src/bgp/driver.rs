@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bgp::error::{Notification, code, subcode};
-use bgp::fsm::{Action, Event, Timer};
+use bgp::fsm::{Action, Event, State, Timer};
 use bgp::route::{Origin, Source};
 use bgp::speaker::{Output, PeerId, PeerSettings, Speaker, SpeakerConfig};
 use bgp::wire;
@@ -28,6 +28,8 @@ use super::socket::{set_gtsm, set_md5};
 use super::status::{BgpStatus, CandidateStatus, PeerStatus, RouteEntry, RoutesReport};
 use crate::links::address_of;
 
+/// How long a colliding connection has to send its OPEN.
+const FIRST_MESSAGE: Duration = Duration::from_secs(10);
 /// How often status recounts the prefixes advertised to each peer.
 const ADVERTISED_RECOUNT: Duration = Duration::from_secs(1);
 /// How long the driver waits for NOTIFICATIONs to leave at shutdown.
@@ -52,6 +54,13 @@ enum Input {
     Closed {
         peer: PeerId,
         conn: u64,
+    },
+    /// A second connection from the peer, and the OPEN it sent: the
+    /// collision to resolve (RFC 4271 6.8).
+    PendingOpen {
+        peer: PeerId,
+        stream: TcpStream,
+        open: Vec<u8>,
     },
     Timer {
         peer: PeerId,
@@ -237,6 +246,8 @@ struct TimerSlot {
 #[derive(Debug)]
 struct Conn {
     id: u64,
+    /// We dialled it (rather than accepted it).
+    outgoing: bool,
     writer: mpsc::UnboundedSender<Vec<u8>>,
     writer_task: JoinHandle<()>,
     reader: JoinHandle<()>,
@@ -277,7 +288,7 @@ impl Driver {
                         Ok(stream) if busy => {
                             let _ = reject(stream).await;
                         }
-                        Ok(stream) => self.adopt(peer, stream).await,
+                        Ok(stream) => self.adopt(peer, stream, true).await,
                         Err(e) => {
                             debug!(peer = self.name(peer), error = %e, "BGP connect failed");
                             let outputs = self.speaker.event(peer, Event::ConnectionLost);
@@ -310,6 +321,9 @@ impl Driver {
                     self.carry_out(outputs).await;
                 }
                 Input::BadHeader { .. } | Input::Closed { .. } => {}
+                Input::PendingOpen { peer, stream, open } => {
+                    self.collision(peer, stream, open).await;
+                }
                 Input::Timer {
                     peer,
                     timer,
@@ -401,23 +415,6 @@ impl Driver {
         };
         let state = self.speaker.state(peer);
         let busy = self.peers.get(peer).is_some_and(|r| r.conn.is_some());
-        if busy {
-            // Collision (RFC 4271 6.8) before the peer's identifier is
-            // known: keep the connection already in progress. The peer
-            // does the same, and the connect-retry jitter breaks the tie.
-            debug!(
-                peer = self.name(peer),
-                ?state,
-                "second BGP connection refused"
-            );
-            let _ = reject(stream).await;
-            return;
-        }
-        if let Some(runtime) = self.peers.get_mut(peer)
-            && let Some(connecting) = runtime.connecting.take()
-        {
-            connecting.abort();
-        }
         if let Some(p) = self.config.peers.get(peer)
             && p.gtsm
         {
@@ -426,11 +423,94 @@ impl Driver {
                 warn!(peer = self.name(peer), error = %e, "cannot set GTSM");
             }
         }
-        self.adopt(peer, stream).await;
+        if busy {
+            if matches!(state, Some(State::OpenSent | State::OpenConfirm)) {
+                // A collision (RFC 4271 6.8): which connection stays
+                // depends on the identifier in this one's OPEN.
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    if let Some((stream, open)) = first_message(stream).await {
+                        let _ = tx.send(Input::PendingOpen { peer, stream, open }).await;
+                    }
+                });
+            } else {
+                debug!(
+                    peer = self.name(peer),
+                    ?state,
+                    "second BGP connection refused"
+                );
+                let _ = reject(stream).await;
+            }
+            return;
+        }
+        if let Some(runtime) = self.peers.get_mut(peer)
+            && let Some(connecting) = runtime.connecting.take()
+        {
+            connecting.abort();
+        }
+        self.adopt(peer, stream, false).await;
+    }
+
+    /// RFC 4271 6.8: of two connections with one peer, keep the one opened
+    /// by the speaker with the higher BGP identifier, and close the other
+    /// with Cease/7. The peer's identifier is in the new connection's
+    /// OPEN. An older connection the peer itself opened is stale (it would
+    /// not dial again otherwise) and gives way.
+    async fn collision(&mut self, peer: PeerId, stream: TcpStream, open: Vec<u8>) {
+        let Ok(wire::Message::Open(their_open)) = wire::decode(&open, true) else {
+            let _ = reject(stream).await;
+            return;
+        };
+        let existing_outgoing = self
+            .peers
+            .get(peer)
+            .and_then(|r| r.conn.as_ref())
+            .map(|c| c.outgoing);
+        let state = self.speaker.state(peer);
+        let keep_new = match (existing_outgoing, state) {
+            // The old connection went away meanwhile.
+            (None, _) => true,
+            (_, Some(State::Established)) => false,
+            (Some(true), _) => {
+                !bgp::fsm::keep_outgoing(self.config.router_id, their_open.router_id)
+            }
+            (Some(false), _) => true,
+        };
+        if !keep_new {
+            debug!(
+                peer = self.name(peer),
+                "collision: keeping the existing connection"
+            );
+            let _ = reject(stream).await;
+            return;
+        }
+        debug!(
+            peer = self.name(peer),
+            "collision: the peer's new connection replaces ours"
+        );
+        if let Some(conn) = self.peers.get(peer).and_then(|r| r.conn.as_ref())
+            && let Ok(bytes) = wire::encode_notification(&Notification::new(
+                code::CEASE,
+                subcode::CONNECTION_COLLISION,
+            ))
+        {
+            let _ = conn.writer.send(bytes);
+        }
+        self.drop_conn(peer);
+        let outputs = self.speaker.event(peer, Event::ConnectionLost);
+        self.carry_out(outputs).await;
+        if let Some(runtime) = self.peers.get_mut(peer)
+            && let Some(connecting) = runtime.connecting.take()
+        {
+            connecting.abort();
+        }
+        self.adopt(peer, stream, false).await;
+        let outputs = self.speaker.event(peer, Event::Message(&open));
+        self.carry_out(outputs).await;
     }
 
     /// Makes `stream` the peer's connection and tells the session.
-    async fn adopt(&mut self, peer: PeerId, stream: TcpStream) {
+    async fn adopt(&mut self, peer: PeerId, stream: TcpStream, outgoing: bool) {
         let _ = stream.set_nodelay(true);
         let Ok(local) = stream.local_addr() else {
             return;
@@ -453,6 +533,7 @@ impl Driver {
         if let Some(runtime) = self.peers.get_mut(peer) {
             runtime.conn = Some(Conn {
                 id,
+                outgoing,
                 writer,
                 writer_task,
                 reader,
@@ -693,6 +774,28 @@ impl Driver {
             .collect();
         RoutesReport { routes }
     }
+}
+
+/// The first message on a new connection (the peer's OPEN), read with a
+/// deadline; `None` when it does not come or does not frame.
+async fn first_message(mut stream: TcpStream) -> Option<(TcpStream, Vec<u8>)> {
+    let read = async {
+        let mut buffer = Vec::with_capacity(wire::MAX_LEN);
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(len) = wire::frame(&buffer).ok()? {
+                // Nothing follows an OPEN until the other side's OPEN.
+                return (buffer.len() == len).then(|| buffer[..len].to_vec());
+            }
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let open = tokio::time::timeout(FIRST_MESSAGE, read).await.ok()??;
+    Some((stream, open))
 }
 
 /// Refuses a second connection with the NOTIFICATION RFC 4271 6.8 names.

@@ -121,6 +121,8 @@ pub struct PeerSpec {
     pub remote_asn: u32,
     pub passive: bool,
     pub md5_password_file: Option<PathBuf>,
+    /// `gtsm = true`.
+    pub gtsm: bool,
     pub max_prefixes: Option<u32>,
     /// Import prefix list; `None`: no import policy (RFC 8212: nothing).
     pub import: Option<Vec<String>>,
@@ -138,6 +140,7 @@ impl PeerSpec {
             remote_asn: BIRD_ASN,
             passive: false,
             md5_password_file: None,
+            gtsm: false,
             max_prefixes: None,
             import: Some(vec![
                 "permit 10.70.0.0/16 le 24".to_string(),
@@ -203,6 +206,9 @@ impl BgpSpec {
             let _ = writeln!(t, "address = {}", quote(&p.address.to_string()));
             let _ = writeln!(t, "remote_asn = {}", p.remote_asn);
             let _ = writeln!(t, "passive = {}", p.passive);
+            if p.gtsm {
+                let _ = writeln!(t, "gtsm = true");
+            }
             if let Some(file) = &p.md5_password_file {
                 let _ = writeln!(t, "md5_password_file = {}", quote(&file.to_string_lossy()));
             }

@@ -193,3 +193,29 @@ fn md5_mismatch_never_establishes() {
     bird.wait_established(crate::common::UP).unwrap();
     wait_peer_established(&routerd, "bird").unwrap();
 }
+
+#[test]
+fn gtsm_on_both_ends_and_refused_from_a_speaker_without_it() {
+    if !e2e::require(&tools()) {
+        return;
+    }
+    let lab = BgpLab::new().unwrap();
+    let spec = BgpSpec::new(vec![PeerSpec::bird().with(|p| p.gtsm = true)]);
+    let routerd = lab.start_routerd(&spec).unwrap();
+    // BIRD without TTL security sends its direct eBGP packets with TTL 1:
+    // routerd, asking for 255, must never see them.
+    let bird = lab.bird_config().start(&lab.peer).unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        let status = bgp_status(&routerd).unwrap();
+        let r = status.peer("bird").unwrap();
+        assert_ne!(r.state, "Established", "{}", status.raw);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // With `ttl security on` BIRD sends TTL 255 and asks for it too.
+    let config = lab.bird_config().with(|c| c.ttl_security = true);
+    bird.reconfigure(&config).unwrap();
+    let _ = bird.birdc(&["restart", PROTOCOL]);
+    wait_both_established(&bird, &routerd, "bird").unwrap();
+    expect_kernel_route_via(&lab.router, "10.70.1.0/24", "10.53.0.60").unwrap();
+}
