@@ -4,6 +4,7 @@
 pub mod error;
 pub mod fsm;
 pub mod policy;
+mod prefix_map;
 pub mod rib;
 pub mod rib_out;
 pub mod route;

@@ -15,9 +15,7 @@ use ipnet::IpNet;
 use crate::policy::{Import, Rejection};
 use crate::route::{PathAttributes, PeerInfo, Route, Source, Update};
 
-#[path = "prefix_map.rs"]
-mod prefix_map;
-use prefix_map::PrefixMap;
+use crate::prefix_map::PrefixMap;
 
 // Prefixes come from configured peers, not strangers, and a million of them
 // must hash fast.

@@ -167,19 +167,7 @@ impl BirdConfig {
         std::fs::write(&conf, self.to_conf())
             .with_context(|| format!("writing {}", conf.display()))?;
         let label = format!("bird-{}", host.name);
-        let daemon = host.spawn(
-            &label,
-            "bird",
-            &[
-                "-f",
-                "-c",
-                &conf.to_string_lossy(),
-                "-s",
-                &socket.to_string_lossy(),
-                "-P",
-                &pidfile.to_string_lossy(),
-            ],
-        )?;
+        let daemon = spawn_bird(host, &label, &conf, &socket, &pidfile)?;
         let mut bird = Bird {
             daemon,
             host: host.clone(),
@@ -436,6 +424,32 @@ pub fn parse_routes(text: &str) -> Vec<BirdRoute> {
         }
     }
     routes
+}
+
+/// Starts `bird -f` on `host` with `conf`, its own control `socket` and
+/// `pidfile` (BIRD's defaults are shared by every namespace), logging to
+/// `<lab dir>/<label>.log`.
+pub fn spawn_bird(
+    host: &Host,
+    label: &str,
+    conf: &std::path::Path,
+    socket: &std::path::Path,
+    pidfile: &std::path::Path,
+) -> Result<Daemon> {
+    let _ = std::fs::remove_file(socket);
+    host.spawn(
+        label,
+        "bird",
+        &[
+            "-f",
+            "-c",
+            &conf.to_string_lossy(),
+            "-s",
+            &socket.to_string_lossy(),
+            "-P",
+            &pidfile.to_string_lossy(),
+        ],
+    )
 }
 
 #[cfg(test)]

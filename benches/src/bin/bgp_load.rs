@@ -195,20 +195,7 @@ impl Bird {
     fn start(host: &Host, label: &str, conf: &Path) -> Result<Bird> {
         let socket = host.dir().join(format!("{label}.ctl"));
         let pidfile = host.dir().join(format!("{label}.pid"));
-        let _ = std::fs::remove_file(&socket);
-        let mut daemon = host.spawn(
-            label,
-            "bird",
-            &[
-                "-f",
-                "-c",
-                &conf.to_string_lossy(),
-                "-s",
-                &socket.to_string_lossy(),
-                "-P",
-                &pidfile.to_string_lossy(),
-            ],
-        )?;
+        let mut daemon = e2e::bird::spawn_bird(host, label, conf, &socket, &pidfile)?;
         daemon.set_tail_lines(10);
         let mut last;
         let started = Instant::now();

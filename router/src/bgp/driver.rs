@@ -541,6 +541,15 @@ impl Driver {
         }
         let outputs = self.speaker.connected(peer, local.ip(), other);
         self.carry_out(outputs).await;
+        // A session stopped by hand or by max-prefix takes no connection:
+        // close it rather than leave the peer waiting for an OPEN.
+        if self.speaker.state(peer) == Some(State::Idle) {
+            debug!(
+                peer = self.name(peer),
+                "connection to a stopped session closed"
+            );
+            self.drop_conn(peer);
+        }
     }
 
     fn drop_conn(&mut self, peer: PeerId) {
