@@ -25,19 +25,7 @@ source benches/build.sh
 
 if [ "$(id -u)" = 0 ] && ! command -v bird >/dev/null 2>&1 \
     && [ ! -x /usr/sbin/bird ]; then
-    # The package's service is not wanted (the driver runs its own
-    # instances in the lab): policy-rc.d keeps it from starting.
-    policy=/usr/sbin/policy-rc.d
-    own_policy=
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod +x "$policy"
-        own_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bird2 || true
-    if [ -n "$own_policy" ]; then
-        rm -f "$policy"
-    fi
+    install_quietly bird2
 fi
 
 if [ -z "${ROUTERD_BIN:-}" ]; then

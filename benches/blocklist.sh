@@ -31,20 +31,7 @@ if [ "$(id -u)" = 0 ]; then
         missing+=(pdns-recursor)
     fi
     if [ "${#missing[@]}" -gt 0 ]; then
-        # The package's service is not wanted (the driver runs its own
-        # instances in the lab): policy-rc.d keeps it from starting.
-        policy=/usr/sbin/policy-rc.d
-        own_policy=
-        if [ ! -e "$policy" ]; then
-            printf '#!/bin/sh\nexit 101\n' >"$policy"
-            chmod +x "$policy"
-            own_policy=1
-        fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" || true
-        if [ -n "$own_policy" ]; then
-            rm -f "$policy"
-        fi
+        install_quietly "${missing[@]}"
     fi
 fi
 
