@@ -182,8 +182,8 @@ fn without_policies_ebgp_exchanges_nothing() {
     assert!(installs(&pair.seen_b).is_empty());
 }
 
-#[test]
-fn too_many_prefixes_end_the_session_with_cease_1_and_withdraw_everything() {
+/// a accepts at most 2 prefixes; b announces 3.
+fn over_the_limit() -> Pair {
     let a = speaker(65001, 1, &[], ("b", 65002, 2), Some(2));
     let b = speaker(
         65002,
@@ -192,7 +192,12 @@ fn too_many_prefixes_end_the_session_with_cease_1_and_withdraw_everything() {
         ("a", 65001, 1),
         None,
     );
-    let pair = Pair::up(a, b);
+    Pair::up(a, b)
+}
+
+#[test]
+fn too_many_prefixes_end_the_session_with_cease_1_and_withdraw_everything() {
+    let pair = over_the_limit();
     assert_eq!(pair.a.state(0), Some(State::Idle));
     let error = pair.a.peers(true)[0].last_error.clone().unwrap();
     assert!(error.contains("maximum number of prefixes"), "{error}");
@@ -238,15 +243,7 @@ fn a_session_that_drops_withdraws_its_routes_from_the_kernel() {
 
 #[test]
 fn a_reset_brings_a_session_stopped_by_max_prefix_back() {
-    let a = speaker(65001, 1, &[], ("b", 65002, 2), Some(2));
-    let b = speaker(
-        65002,
-        2,
-        &["10.61.2.0/24", "10.61.3.0/24", "10.61.4.0/24"],
-        ("a", 65001, 1),
-        None,
-    );
-    let mut pair = Pair::up(a, b);
+    let mut pair = over_the_limit();
     assert_eq!(pair.a.state(0), Some(State::Idle));
     let out = pair.a.reset(0);
     assert!(out.contains(&Output::Peer(0, Action::Connect)), "{out:?}");
