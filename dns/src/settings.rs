@@ -29,6 +29,9 @@ pub struct DnsSettings {
     /// UDP worker threads per listen address; 0 means one per core.
     pub workers: usize,
     pub max_udp_payload: u16,
+    /// Replies to one client socket of equal size leave as one segmented
+    /// send (UDP GSO) when the route allows it.
+    pub udp_segmentation: bool,
     pub rate_limit_qps: u32,
     pub rate_limit_burst: u32,
     pub cache: CacheSettings,
@@ -315,6 +318,7 @@ impl Default for DnsSettings {
             mode: Mode::Recursive,
             workers: 0,
             max_udp_payload: 1232,
+            udp_segmentation: true,
             rate_limit_qps: 200,
             rate_limit_burst: 400,
             cache: CacheSettings::default(),

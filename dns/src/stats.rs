@@ -44,6 +44,8 @@ pub struct WorkerStats {
     pub nxdomain: AtomicU64,
     pub upstream_errors: AtomicU64,
     pub prefetches: AtomicU64,
+    /// Answers that left in a segmented (UDP GSO) send with others.
+    pub udp_segmented: AtomicU64,
     pub blocked: AtomicU64,
     /// Blocks by list index and by group index, drained by
     /// [`Stats::take_blocked`].
@@ -132,6 +134,7 @@ pub struct Totals {
     pub nxdomain: u64,
     pub upstream_errors: u64,
     pub prefetches: u64,
+    pub udp_segmented: u64,
     pub blocked: u64,
     /// Non-cumulative bucket counts, matching `LATENCY_BUCKETS_US` plus +Inf.
     pub latency_buckets: Vec<u64>,
@@ -156,6 +159,7 @@ impl Totals {
         self.nxdomain += other.nxdomain;
         self.upstream_errors += other.upstream_errors;
         self.prefetches += other.prefetches;
+        self.udp_segmented += other.udp_segmented;
         self.blocked += other.blocked;
         if self.latency_buckets.len() < other.latency_buckets.len() {
             self.latency_buckets.resize(other.latency_buckets.len(), 0);
@@ -225,6 +229,7 @@ impl Stats {
             totals.nxdomain += read(&w.nxdomain);
             totals.upstream_errors += read(&w.upstream_errors);
             totals.prefetches += read(&w.prefetches);
+            totals.udp_segmented += read(&w.udp_segmented);
             totals.blocked += read(&w.blocked);
             for (sum, bucket) in totals.latency_buckets.iter_mut().zip(&w.latency) {
                 *sum += read(bucket);

@@ -89,6 +89,11 @@ impl Collector for DnsCollector {
                 "Popular entries refreshed before expiry",
                 totals.prefetches,
             ),
+            (
+                "router_dns_udp_segmented_answers",
+                "UDP answers that left in one segmented (GSO) send with others to the same client",
+                totals.udp_segmented,
+            ),
         ] {
             let mut counter = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             counter

@@ -26,6 +26,9 @@ pub const REFERENCE: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 54);
 pub const REFERENCE2: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 55);
 /// Where a third reference (NSD, answering authoritatively) runs.
 pub const REFERENCE3: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 56);
+/// Where a second routerd runs (the load benchmark's, with a setting
+/// changed).
+pub const ROUTER2: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 58);
 /// The ordinary client.
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 100);
 /// A second allowed client (the flood source, so the first one's rate

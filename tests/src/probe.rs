@@ -44,12 +44,33 @@ pub struct Burst {
     pub sent: usize,
     /// Distinct queries answered.
     pub answered: usize,
+    /// Answers that are exactly one whole response: NOERROR, the query's
+    /// question, and one A record, the last 4 bytes, with the expected
+    /// address (when one was given).
+    pub intact: usize,
+}
+
+/// Whether `answer` is exactly the one-record NOERROR response to `query`
+/// with `address` as its A record: header, the question echoed, and one
+/// answer record with a compressed owner name (16 bytes).
+fn is_intact(answer: &[u8], query: &[u8], address: std::net::Ipv4Addr) -> bool {
+    answer.len() == query.len() + 16
+        && answer[3] & 0x0f == 0
+        && answer[4..8] == [0, 1, 0, 1]
+        && answer[12..query.len()] == query[12..]
+        && answer[answer.len() - 4..] == address.octets()
 }
 
 /// Sends `count` queries for `name`/A (ids 0..count) from one socket as
 /// fast as it can, then collects answers until none came for `wait`
-/// (at most 5 s in all).
-pub fn udp_burst(target: SocketAddr, name: &str, count: u16, wait: Duration) -> Result<Burst> {
+/// (at most 5 s in all). With `expect`, answers are also checked whole.
+pub fn udp_burst(
+    target: SocketAddr,
+    name: &str,
+    count: u16,
+    wait: Duration,
+    expect: Option<std::net::Ipv4Addr>,
+) -> Result<Burst> {
     let bind: SocketAddr = if target.is_ipv4() {
         "0.0.0.0:0".parse()?
     } else {
@@ -65,13 +86,19 @@ pub fn udp_burst(target: SocketAddr, name: &str, count: u16, wait: Duration) -> 
     }
     socket.set_read_timeout(Some(wait))?;
     let mut answered = HashSet::new();
+    let mut intact = 0;
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline && answered.len() < sent {
         match socket.recv(&mut buf) {
             Ok(n) => {
                 if let Some(id) = response_id(&buf[..n]) {
-                    answered.insert(id);
+                    let whole = expect.is_some_and(|address| {
+                        is_intact(&buf[..n], &query_packet(id, name, 1), address)
+                    });
+                    if answered.insert(id) && whole {
+                        intact += 1;
+                    }
                 }
             }
             Err(e)
@@ -89,6 +116,7 @@ pub fn udp_burst(target: SocketAddr, name: &str, count: u16, wait: Duration) -> 
     Ok(Burst {
         sent,
         answered: answered.len(),
+        intact,
     })
 }
 

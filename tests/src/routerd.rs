@@ -139,6 +139,8 @@ pub struct RouterdConfig {
     pub workers: u32,
     /// `dns.max_udp_payload`.
     pub max_udp_payload: u16,
+    /// `dns.udp_segmentation`.
+    pub udp_segmentation: bool,
     /// `dns.rate_limit_qps` (0 disables).
     pub rate_limit_qps: u32,
     /// `dns.rate_limit_burst`.
@@ -198,6 +200,7 @@ impl RouterdConfig {
             mode: "recursive".to_string(),
             workers: 2,
             max_udp_payload: 1232,
+            udp_segmentation: true,
             rate_limit_qps: 200,
             rate_limit_burst: 400,
             cache_max_entries: 10_000,
@@ -271,6 +274,7 @@ impl RouterdConfig {
         let _ = writeln!(t, "mode = {}", quote(&self.mode));
         let _ = writeln!(t, "workers = {}", self.workers);
         let _ = writeln!(t, "max_udp_payload = {}", self.max_udp_payload);
+        let _ = writeln!(t, "udp_segmentation = {}", self.udp_segmentation);
         let _ = writeln!(t, "rate_limit_qps = {}", self.rate_limit_qps);
         let _ = writeln!(t, "rate_limit_burst = {}", self.rate_limit_burst);
         let _ = writeln!(t, "\n[dns.cache]");

@@ -76,6 +76,7 @@ pub fn routerd_config(policies_dir: PathBuf) -> RouterdConfig {
         mode: "forward".to_string(),
         workers: 1,
         max_udp_payload: 1232,
+        udp_segmentation: true,
         rate_limit_qps: 0,
         rate_limit_burst: 0,
         cache_max_entries: 1000,

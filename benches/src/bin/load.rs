@@ -83,6 +83,11 @@ struct Args {
     /// answering a UDP query costs.
     #[arg(long)]
     no_nsd: bool,
+    /// Leave out the second routerd, the one with `udp_segmentation =
+    /// false` that hands the kernel one datagram per answer as the other
+    /// servers do (it shows what segmented sends buy routerd here).
+    #[arg(long)]
+    no_gso_row: bool,
 }
 
 /// The resolvers under test.
@@ -90,6 +95,9 @@ struct Args {
 enum Target {
     Routerd,
     Unbound,
+    /// routerd with `udp_segmentation = false`: one datagram per send, as
+    /// every other server here sends, to show what segmentation buys.
+    RouterdNoGso,
     /// dnsmasq caching and forwarding to the lab's Unbound: what Pi-hole
     /// runs (as FTL), single-threaded by design.
     Dnsmasq,
@@ -103,6 +111,7 @@ impl Target {
         match self {
             Target::Routerd => "routerd",
             Target::Unbound => "unbound",
+            Target::RouterdNoGso => "routerd-no-gso",
             Target::Dnsmasq => "dnsmasq",
             Target::Nsd => "nsd",
         }
@@ -465,8 +474,9 @@ fn run(args: &Args) -> Result<()> {
     let client = lab.add_host("client", addr::CLIENT)?;
 
     let loopback_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53);
-    let routerd = RouterdConfig::recursive(&dns)
-        .with(|c| {
+    let routerd_config = |address: Ipv4Addr, udp_segmentation: bool| {
+        RouterdConfig::recursive(&dns).with(|c| {
+            c.listen = vec![SocketAddr::new(IpAddr::V4(address), 53)];
             if args.loopback {
                 c.listen.push(loopback_addr);
                 c.allow.push("127.0.0.0/8".to_string());
@@ -475,12 +485,14 @@ fn run(args: &Args) -> Result<()> {
             c.rate_limit_qps = 0;
             c.cache_max_entries = 100_000;
             c.prefetch = true;
+            c.udp_segmentation = udp_segmentation;
             c.rust_log = std::env::var("LOAD_RUST_LOG").unwrap_or_else(|_| "warn".to_string());
             if !args.query_log {
                 c.extra_toml = "[dns.query_log]\nenabled = false\n".to_string();
             }
         })
-        .start(&router_host)?;
+    };
+    let routerd = routerd_config(addr::ROUTER, true).start(&router_host)?;
     let mut unbound_options = UnboundOptions::load_test(cores);
     if args.loopback {
         unbound_options
@@ -501,6 +513,19 @@ fn run(args: &Args) -> Result<()> {
         },
     ];
     let mut hosts = vec![router_host.clone(), unbound_host.clone()];
+    let _routerd_no_gso = if args.no_gso_row {
+        None
+    } else {
+        let host = lab.add_host("router2", addr::ROUTER2)?;
+        let daemon = routerd_config(addr::ROUTER2, false).start(&host)?;
+        subjects.push(Subject {
+            target: Target::RouterdNoGso,
+            addr: daemon.addr(),
+            pid: daemon.daemon.pid(),
+        });
+        hosts.push(host);
+        Some(daemon)
+    };
     let with_dnsmasq = !args.no_dnsmasq && e2e::require::find_tool("dnsmasq").is_some();
     if !args.no_dnsmasq && !with_dnsmasq {
         println!("dnsmasq not installed (Debian package dnsmasq-base): comparing two servers");
@@ -655,6 +680,14 @@ fn run(args: &Args) -> Result<()> {
             verdict_p99,
         ),
     ];
+    if let Some(no_gso) = summaries.iter().find(|s| s.target == Target::RouterdNoGso) {
+        ratios.push(format!(
+            "routerd-no-gso/unbound: QPS {}, QPS per CPU-second {}, p99 {}",
+            ratio(no_gso.qps, u.qps),
+            ratio(no_gso.qps_per_cpu_s, u.qps_per_cpu_s),
+            ratio(no_gso.p99_ms, u.p99_ms),
+        ));
+    }
     for reference in summaries.iter().skip(2) {
         ratios.push(format!(
             "routerd/{}: QPS {}, QPS per CPU-second {}, p99 {}",

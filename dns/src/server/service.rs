@@ -264,6 +264,7 @@ impl Prepared {
             rate_limit_qps: settings.rate_limit_qps,
             rate_limit_burst: settings.rate_limit_burst,
             max_udp_payload: settings.max_udp_payload,
+            udp_segmentation: settings.udp_segmentation,
             prefetch: settings.cache.prefetch,
             serve_stale: settings.cache.serve_stale,
         };

@@ -71,6 +71,7 @@ pub struct WorkerSettings {
     pub rate_limit_qps: u32,
     pub rate_limit_burst: u32,
     pub max_udp_payload: u16,
+    pub udp_segmentation: bool,
     pub prefetch: bool,
     pub serve_stale: bool,
 }
@@ -107,7 +108,7 @@ impl Worker {
     /// dispatcher is gone.
     pub fn run(mut self) {
         let mut recv = RecvBatch::new();
-        let mut send = SendBatch::new();
+        let mut send = SendBatch::new(self.settings.udp_segmentation);
         let mut key = KeyBuf::default();
         let mut limiter = RateLimiter::new(
             self.settings.rate_limit_qps,
@@ -173,6 +174,7 @@ impl Worker {
             if let Err(e) = send.flush(&self.socket) {
                 debug!(error = %e, "some UDP answers could not be sent");
             }
+            bump(&my_stats.udp_segmented, send.segmented() as u64);
             if yields_after(recv.len()) {
                 std::thread::yield_now();
             }

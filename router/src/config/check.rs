@@ -221,6 +221,7 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
             mode,
             workers,
             max_udp_payload,
+            udp_segmentation: dns.udp_segmentation.unwrap_or(defaults.udp_segmentation),
             rate_limit_qps,
             rate_limit_burst,
             cache,

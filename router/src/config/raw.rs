@@ -47,6 +47,9 @@ pub struct RawDns {
     pub workers: Option<Spanned<usize>>,
     /// Largest UDP answer sent (and EDNS0 payload size advertised).
     pub max_udp_payload: Option<Spanned<u16>>,
+    /// Send equal-sized answers to one client socket as one segmented
+    /// (UDP GSO) send.
+    pub udp_segmentation: Option<bool>,
     /// Per-client queries per second; 0 disables the limit.
     pub rate_limit_qps: Option<u32>,
     /// Per-client burst allowance on top of the rate.

@@ -2,8 +2,10 @@
 //! `ip netns exec`:
 //!
 //! - `e2e-probe http-get ADDR:PORT PATH` prints the whole HTTP response;
-//! - `e2e-probe udp-burst ADDR:PORT NAME COUNT` sends COUNT (at most 1000)
-//!   A queries for NAME back to back and prints `sent=N answered=M`.
+//! - `e2e-probe udp-burst ADDR:PORT NAME COUNT [ADDRESS]` sends COUNT (at
+//!   most 1000) A queries for NAME back to back from one socket and prints
+//!   `sent=N answered=M intact=K`; K counts answers that are exactly the
+//!   one-record response with ADDRESS (0 without ADDRESS).
 #![allow(clippy::print_stdout)] // reason: printing is this program's job
 
 use std::time::Duration;
@@ -21,18 +23,23 @@ fn main() -> anyhow::Result<()> {
         ["http-get", target, path] => {
             print!("{}", http_get(target.parse()?, path)?);
         }
-        ["udp-burst", target, name, count] => {
+        ["udp-burst", target, name, count, expect @ ..] if expect.len() <= 1 => {
             let count: u16 = count.parse()?;
+            let expect = expect.first().map(|a| a.parse()).transpose()?;
             let burst = udp_burst(
                 target.parse()?,
                 name,
                 count.min(1000),
                 Duration::from_millis(1000),
+                expect,
             )?;
-            println!("sent={} answered={}", burst.sent, burst.answered);
+            println!(
+                "sent={} answered={} intact={}",
+                burst.sent, burst.answered, burst.intact
+            );
         }
         _ => anyhow::bail!(
-            "usage: e2e-probe http-get ADDR:PORT PATH | udp-burst ADDR:PORT NAME COUNT"
+            "usage: e2e-probe http-get ADDR:PORT PATH | udp-burst ADDR:PORT NAME COUNT [ADDRESS]"
         ),
     }
     Ok(())

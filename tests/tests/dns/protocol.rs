@@ -199,15 +199,20 @@ fn question_case_is_echoed() {
     r.check_running().unwrap();
 }
 
-/// `e2e-probe udp-burst`: (sent, answered).
-fn burst(from: &Host, target: SocketAddr, name: &str, count: u16) -> (usize, usize) {
+/// `e2e-probe udp-burst`: (sent, answered, intact), answers checked
+/// against `expect` when given.
+fn burst(
+    from: &Host,
+    target: SocketAddr,
+    name: &str,
+    count: u16,
+    expect: Option<&str>,
+) -> (usize, usize, usize) {
     let probe = env!("CARGO_BIN_EXE_e2e-probe");
-    let out = from
-        .exec(
-            probe,
-            &["udp-burst", &target.to_string(), name, &count.to_string()],
-        )
-        .unwrap();
+    let (target, count) = (target.to_string(), count.to_string());
+    let mut args = vec!["udp-burst", &target, name, &count];
+    args.extend(expect);
+    let out = from.exec(probe, &args).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -219,7 +224,7 @@ fn burst(from: &Host, target: SocketAddr, name: &str, count: u16) -> (usize, usi
             .find_map(|w| w.strip_prefix(key)?.parse().ok())
             .unwrap_or_else(|| panic!("no {key} in {text:?}"))
     };
-    (field("sent="), field("answered="))
+    (field("sent="), field("answered="), field("intact="))
 }
 
 #[test]
@@ -246,7 +251,7 @@ fn rate_limit_drops_a_flood_but_not_other_clients() {
         .unwrap();
 
     let target = SocketAddr::new(r.addr(), 53);
-    let (sent, answered) = burst(&flooder, target, "www.plain.lab", 200);
+    let (sent, answered, _) = burst(&flooder, target, "www.plain.lab", 200, None);
     assert_eq!(sent, 200);
     assert!(
         answered >= 5,
@@ -279,5 +284,50 @@ fn rate_limit_drops_a_flood_but_not_other_clients() {
         .dig(r.addr(), &q("www.plain.lab", "A").tries(2))
         .unwrap();
     assert_eq!(a.answers("A"), [data::PLAIN_A], "{}", a.raw);
+    r.check_running().unwrap();
+}
+
+/// A client with many queries in flight on one socket (a forwarder, a load
+/// generator) has its equal-sized answers sent as one segmented send; each
+/// must still reach it as its own whole datagram, across the lab's veth
+/// pairs and bridge.
+#[test]
+fn a_burst_from_one_socket_gets_every_answer_whole() {
+    if !e2e::require(CTL_TOOLS) {
+        return;
+    }
+    let s = setup();
+    let mut r = RouterdConfig::recursive(&s.dns)
+        .with(|c| {
+            c.rate_limit_qps = 0;
+            c.workers = 1;
+        })
+        .start(&s.router)
+        .unwrap();
+    let a = ask(&s, &r, q("www.plain.lab", "A"));
+    assert_eq!(a.answers("A"), [data::PLAIN_A], "{}", a.raw);
+
+    let target = SocketAddr::new(r.addr(), 53);
+    let count = 200;
+    let (sent, answered, intact) = burst(
+        &s.client,
+        target,
+        "www.plain.lab",
+        count,
+        Some(data::PLAIN_A),
+    );
+    assert_eq!(sent, usize::from(count));
+    assert_eq!(answered, sent, "every query of the burst is answered");
+    assert_eq!(intact, answered, "every answer is one whole response");
+    let segmented = r
+        .status_json()
+        .unwrap()
+        .get("dns.totals.udp_segmented")
+        .and_then(Value::as_u64)
+        .unwrap();
+    assert!(
+        segmented > 0,
+        "a burst of {count} equal answers to one socket went out without a single segmented send"
+    );
     r.check_running().unwrap();
 }
