@@ -5,13 +5,13 @@
 #
 # As root it first installs the Debian packages the end-to-end lab drives
 # (NSD, Unbound, dig, kdig, ldns, dnsperf, sqlite3, wireguard-go, wg, iperf3,
-# BIRD 2); the lab itself needs root to
+# BIRD 2, keepalived); the lab itself needs root to
 # create network namespaces. Without root the lab tests say why they skip,
 # unless REQUIRE_E2E=1, which turns every skip into a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils openssl tcpdump iproute2 procps nftables iputils-ping sqlite3 wireguard-go wireguard-tools iperf3 bird2)
+packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils openssl tcpdump iproute2 procps nftables iputils-ping sqlite3 wireguard-go wireguard-tools iperf3 bird2 keepalived)
 
 if [ "$(id -u)" = 0 ]; then
     missing=()
@@ -23,7 +23,22 @@ if [ "$(id -u)" = 0 ]; then
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing: ${missing[*]}"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        # The lab runs its own instances in namespaces: the packages'
+        # services (bird, keepalived, nsd, unbound) must not start on the
+        # host, where they would speak to the host's network.
+        policy=/usr/sbin/policy-rc.d
+        own_policy=
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy"
+            chmod +x "$policy"
+            own_policy=1
+        fi
+        install_status=0
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || install_status=$?
+        if [ -n "$own_policy" ]; then
+            rm -f "$policy"
+        fi
+        [ "$install_status" = 0 ] || exit "$install_status"
     fi
 else
     echo "not root: skipping package installation; the namespace lab needs root" >&2
@@ -45,7 +60,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
         cargo install cargo-fuzz --locked
     fi
     fuzz_log=$(mktemp)
-    for target in parse_query cached_answer filter_list bgp_message; do
+    for target in parse_query cached_answer filter_list bgp_message vrrp_advert; do
         if (cd fuzz && cargo fuzz run -O --sanitizer none "$target" -- \
             -max_total_time="$fuzz_seconds" >"$fuzz_log" 2>&1); then
             echo "fuzz $target: $(grep -E '^Done [0-9]+ runs' "$fuzz_log" || echo 'done')"
