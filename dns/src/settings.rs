@@ -40,6 +40,10 @@ pub struct DnsSettings {
     pub forward_zones: Vec<ForwardZone>,
     pub local_records: Vec<LocalRecord>,
     pub filter: FilterSettings,
+    /// Listen addresses that come and go (VRRP virtual addresses): bound
+    /// with IP_FREEBIND, so the service starts and answers on them as soon
+    /// as the address arrives.
+    pub floating: Vec<IpAddr>,
 }
 
 /// Filtering as configured: which lists exist, the groups that pick among
@@ -327,6 +331,7 @@ impl Default for DnsSettings {
             forward_zones: Vec::new(),
             local_records: Vec::new(),
             filter: FilterSettings::default(),
+            floating: Vec::new(),
         }
     }
 }

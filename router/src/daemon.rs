@@ -19,6 +19,8 @@ use crate::bgp::status::BgpStatus;
 use crate::config::{self, Config};
 use crate::filtering::{FilterStatus, Filtering};
 use crate::firewall::{Firewall, FirewallStatus};
+use crate::vrrp::driver::VrrpService;
+use crate::vrrp::status::VrrpStatus;
 use crate::wireguard::manager::Wireguard;
 use crate::wireguard::resolve::own_server;
 use crate::wireguard::status::WireguardStatus;
@@ -47,6 +49,8 @@ pub struct Shared {
     pub wireguard: tokio::sync::Mutex<Wireguard>,
     /// `None` when there is no `[bgp]`.
     pub bgp: tokio::sync::Mutex<Option<BgpService>>,
+    /// `None` when there is no `[vrrp]`.
+    pub vrrp: tokio::sync::Mutex<Option<VrrpService>>,
 }
 
 #[derive(Debug)]
@@ -87,6 +91,7 @@ pub struct MetricsSnapshot {
     pub list_rules: Vec<(String, u64)>,
     pub wireguard: WireguardStatus,
     pub bgp: Option<BgpStatus>,
+    pub vrrp: Option<VrrpStatus>,
 }
 
 /// `routerctl status` as JSON.
@@ -109,6 +114,9 @@ pub struct Status {
     /// Present when BGP is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bgp: Option<BgpStatus>,
+    /// Present when VRRP is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrrp: Option<VrrpStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -142,12 +150,14 @@ impl Shared {
         let wireguard =
             Some(self.wireguard.lock().await.status()).filter(|w| !w.tunnels.is_empty());
         let bgp = self.bgp_status().await;
+        let vrrp = self.vrrp_status().await;
         let running = self.running.lock().await;
         let dns = running.dns_status().await;
         let qps = qps(&running.samples);
         Status {
             wireguard,
             bgp,
+            vrrp,
             firewall,
             filter: self.filtering.status(),
             query_log: self.query_log.as_ref().map(dns::querylog::QueryLog::stats),
@@ -169,6 +179,27 @@ impl Shared {
             Some(service) => service.status().await,
             None => None,
         }
+    }
+
+    pub async fn vrrp_status(&self) -> Option<VrrpStatus> {
+        match self.vrrp.lock().await.as_ref() {
+            Some(service) => Some(service.status().await),
+            None => None,
+        }
+    }
+
+    /// Replaces the VRRP instances when their configuration changed. A
+    /// master steps down with priority 0 first, so the standby holds the
+    /// address for the moment this node takes to come back.
+    async fn reload_vrrp(&self, config: &Config) {
+        let mut vrrp = self.vrrp.lock().await;
+        if let Some(old) = vrrp.take() {
+            old.stop().await;
+        }
+        *vrrp = config
+            .vrrp
+            .as_ref()
+            .map(|v| VrrpService::start(v, own_server(&config.dns.listen, &config.dns.floating)));
     }
 
     /// Replaces the BGP speaker when its configuration changed. Sessions
@@ -240,11 +271,17 @@ impl Shared {
             self.wireguard
                 .lock()
                 .await
-                .apply(config.wireguard.clone(), own_server(&config.dns.listen))
+                .apply(
+                    config.wireguard.clone(),
+                    own_server(&config.dns.listen, &config.dns.floating),
+                )
                 .await;
         }
         if bgp_changed && let Err(e) = self.reload_bgp(config.bgp.as_ref()).await {
             error!("{e}");
+        }
+        if config.vrrp != running.config.vrrp || config.dns.listen != running.config.dns.listen {
+            self.reload_vrrp(&config).await;
         }
         if config.dns == running.config.dns {
             let changed = config != running.config;
@@ -385,6 +422,7 @@ impl Shared {
         let list_rules = self.filtering.list_rules();
         let wireguard = self.wireguard.lock().await.status();
         let bgp = self.bgp_status().await;
+        let vrrp = self.vrrp_status().await;
         *self
             .snapshot
             .lock()
@@ -397,6 +435,7 @@ impl Shared {
             list_rules,
             wireguard,
             bgp,
+            vrrp,
         });
     }
 }
@@ -489,9 +528,12 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     let socket_path = config.control_socket.clone();
     filtering.spawn_refresher();
     // After DNS, which resolves the endpoint names.
-    let mut wireguard = Wireguard::new(own_server(&config.dns.listen));
+    let mut wireguard = Wireguard::new(own_server(&config.dns.listen, &config.dns.floating));
     wireguard
-        .apply(config.wireguard.clone(), own_server(&config.dns.listen))
+        .apply(
+            config.wireguard.clone(),
+            own_server(&config.dns.listen, &config.dns.floating),
+        )
         .await;
     // After the tunnels, which carry the sessions.
     let bgp = match &config.bgp {
@@ -504,7 +546,14 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
         },
         None => None,
     };
+    // After DNS, whose answers the checks probe and whose sockets already
+    // wait on the virtual addresses.
+    let vrrp = config
+        .vrrp
+        .as_ref()
+        .map(|v| VrrpService::start(v, own_server(&config.dns.listen, &config.dns.floating)));
     let shared = Arc::new(Shared {
+        vrrp: tokio::sync::Mutex::new(vrrp),
         firewall,
         filtering,
         query_log,
@@ -560,6 +609,9 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
         }
     }
     info!("stopping");
+    if let Some(vrrp) = shared.vrrp.lock().await.take() {
+        vrrp.stop().await;
+    }
     if let Some(bgp) = shared.bgp.lock().await.take() {
         bgp.stop().await;
     }

@@ -16,4 +16,5 @@ pub mod lists;
 pub mod metrics;
 pub mod secret;
 pub mod table;
+pub mod vrrp;
 pub mod wireguard;

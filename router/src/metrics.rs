@@ -142,6 +142,9 @@ impl Collector for DnsCollector {
             }
         }
         encode_wireguard(&mut encoder, &snapshot.wireguard)?;
+        if let Some(vrrp) = &snapshot.vrrp {
+            encode_vrrp(&mut encoder, vrrp)?;
+        }
         if let Some(bgp) = &snapshot.bgp {
             encode_bgp(&mut encoder, bgp)?;
         }
@@ -198,6 +201,59 @@ impl Collector for DnsCollector {
 }
 
 /// Per peer: handshake age, bytes each way and whether it is up.
+fn encode_vrrp(
+    encoder: &mut DescriptorEncoder,
+    status: &crate::vrrp::status::VrrpStatus,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        "router_vrrp_state",
+        "1 for the state each VRRP instance is in",
+        None,
+        MetricType::Gauge,
+    )?;
+    for instance in &status.instances {
+        for state in ["initialize", "backup", "master", "fault", "down"] {
+            family
+                .encode_family(&[("instance", instance.name.as_str()), ("state", state)])?
+                .encode_gauge(&i64::from(instance.state == state))?;
+        }
+    }
+    let mut family = encoder.encode_descriptor(
+        "router_vrrp_priority",
+        "The priority each VRRP instance advertises now",
+        None,
+        MetricType::Gauge,
+    )?;
+    for instance in &status.instances {
+        family
+            .encode_family(&[("instance", instance.name.as_str())])?
+            .encode_gauge(&i64::from(instance.priority))?;
+    }
+    for (name, help, pick) in [
+        (
+            "router_vrrp_transitions",
+            "State changes of each VRRP instance",
+            (|i| i.transitions) as fn(&crate::vrrp::status::InstanceStatus) -> u64,
+        ),
+        (
+            "router_vrrp_bad_packets",
+            "VRRP packets refused (TTL, checksum, version, length)",
+            |i| i.bad_packets,
+        ),
+    ] {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for instance in &status.instances {
+            family
+                .encode_family(&[("instance", instance.name.as_str())])?
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
+                    &pick(instance),
+                    None,
+                )?;
+        }
+    }
+    Ok(())
+}
+
 fn encode_wireguard(
     encoder: &mut DescriptorEncoder,
     status: &crate::wireguard::status::WireguardStatus,

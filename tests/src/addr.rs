@@ -29,6 +29,15 @@ pub const REFERENCE3: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 56);
 /// Where a second routerd runs (the load benchmark's, with a setting
 /// changed).
 pub const ROUTER2: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 58);
+/// The first VRRP node of the keepalived lab ([`crate::keepalived`]).
+pub const VRRP1: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 90);
+/// The second VRRP node of the keepalived lab.
+pub const VRRP2: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 91);
+/// The virtual address the VRRP nodes share (configured as a /24, see
+/// [`VRRP_VIP_PREFIX_LEN`]); no host has it as its own address.
+pub const VRRP_VIP: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 250);
+/// The prefix length [`VRRP_VIP`] is configured with.
+pub const VRRP_VIP_PREFIX_LEN: u8 = 24;
 /// The ordinary client.
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 53, 0, 100);
 /// A second allowed client (the flood source, so the first one's rate

@@ -28,6 +28,7 @@ pub mod dig;
 pub mod dns_hierarchy;
 pub mod dnsperf;
 pub mod json;
+pub mod keepalived;
 pub mod malformed;
 pub mod netns;
 pub mod probe;

@@ -120,6 +120,66 @@ pub fn udp_burst(
     })
 }
 
+/// One query of a [`udp_steady`] stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// When it was sent, from the start of the stream.
+    pub at: Duration,
+    pub answered: bool,
+}
+
+/// Sends `rate` queries a second for `name`/A to `target` for `duration`,
+/// each with its own id, from one unconnected socket (so ICMP errors from
+/// a dead server do not end the stream), and waits `timeout` after the
+/// last. A query counts as answered when any answer with its id arrives
+/// within `timeout` of sending it.
+pub fn udp_steady(
+    target: SocketAddr,
+    name: &str,
+    rate: u32,
+    duration: Duration,
+    timeout: Duration,
+) -> Result<Vec<Sent>> {
+    let bind: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0".parse()?
+    } else {
+        "[::]:0".parse()?
+    };
+    let socket = UdpSocket::bind(bind)?;
+    socket.set_read_timeout(Some(Duration::from_millis(1)))?;
+    let interval = Duration::from_secs(1) / rate.max(1);
+    let count = (duration.as_secs_f64() * f64::from(rate)).ceil() as usize;
+    let start = Instant::now();
+    let mut sent: Vec<(Duration, Option<Duration>)> = Vec::with_capacity(count);
+    let mut buf = [0u8; 1500];
+    let mut receive_until = |deadline: Instant, sent: &mut Vec<(Duration, Option<Duration>)>| {
+        while Instant::now() < deadline {
+            if let Ok((n, _)) = socket.recv_from(&mut buf)
+                && let Some(id) = response_id(&buf[..n])
+                && let Some(entry) = sent.get_mut(usize::from(id))
+                && entry.1.is_none()
+            {
+                entry.1 = Some(start.elapsed());
+            }
+        }
+    };
+    for i in 0..count.min(usize::from(u16::MAX)) {
+        let due = start + interval * i as u32;
+        receive_until(due, &mut sent);
+        let at = start.elapsed();
+        let _ = socket.send_to(&query_packet(i as u16, name, 1), target);
+        sent.push((at, None));
+    }
+    receive_until(Instant::now() + timeout, &mut sent);
+    Ok(sent
+        .into_iter()
+        .map(|(at, answered)| Sent {
+            at,
+            answered: answered.is_some_and(|when| when - at <= timeout),
+        })
+        .collect())
+}
+
 /// `GET path` over HTTP/1.1 with a 3 s timeout; returns the whole
 /// response (status line, headers, body).
 pub fn http_get(target: SocketAddr, path: &str) -> Result<String> {

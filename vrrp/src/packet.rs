@@ -263,6 +263,32 @@ mod tests {
         assert_eq!(Advertisement::decode(&out, source, group).unwrap(), adv);
     }
 
+    /// An advertisement keepalived 2.2.7 (`vrrp_version 3`) sent in the
+    /// lab from 10.53.0.90 to 224.0.0.18, captured with tcpdump by the
+    /// keepalived harness (tests/src/keepalived.rs, GOLDEN_ADVERT_V4),
+    /// IP header removed: VRID 51, priority 150, 20 cs, 10.53.0.250.
+    const KEEPALIVED_CAPTURED: [u8; 12] = [
+        0x31, 0x33, 0x96, 0x01, 0x00, 0x14, 0x42, 0x6a, 0x0a, 0x35, 0x00, 0xfa,
+    ];
+
+    #[test]
+    fn a_real_keepalived_advert_decodes_and_we_encode_the_same_bytes() {
+        let (source, group) = (v4("10.53.0.90"), IpAddr::V4(GROUP_V4));
+        let adv = Advertisement::decode(&KEEPALIVED_CAPTURED, source, group).unwrap();
+        assert_eq!(
+            adv,
+            Advertisement {
+                vrid: 51,
+                priority: 150,
+                max_advert_interval: 20,
+                addresses: vec![v4("10.53.0.250")],
+            }
+        );
+        let mut out = Vec::new();
+        adv.encode(source, group, &mut out).unwrap();
+        assert_eq!(out, KEEPALIVED_CAPTURED);
+    }
+
     #[test]
     fn ipv6_round_trip_with_several_addresses() {
         let source: IpAddr = "fe80::1".parse().unwrap();

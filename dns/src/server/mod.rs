@@ -126,3 +126,17 @@ pub enum WorkerMessage {
     /// a reload starts new workers).
     Insert(Arc<[u8]>, Arc<CachedAnswer>),
 }
+
+/// IP_FREEBIND (or its IPv6 twin) on a listening socket whose address
+/// floats: the bind succeeds before the address is on an interface, and
+/// traffic arrives as soon as it is.
+fn set_freebind(socket: &socket2::Socket, addr: SocketAddr, floating: bool) -> std::io::Result<()> {
+    if !floating {
+        return Ok(());
+    }
+    if addr.is_ipv4() {
+        socket.set_freebind_v4(true)
+    } else {
+        socket.set_freebind_v6(true)
+    }
+}

@@ -2,7 +2,7 @@
 //! fails the start, not a later query), then runs the workers, the TCP
 //! listeners and the dispatcher until stopped.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -78,16 +78,21 @@ struct BoundSockets {
 }
 
 impl BoundSockets {
-    fn bind(listen: &[SocketAddr], threads_per_addr: usize) -> Result<Self, DnsError> {
+    fn bind(
+        listen: &[SocketAddr],
+        floating: &[IpAddr],
+        threads_per_addr: usize,
+    ) -> Result<Self, DnsError> {
+        let floats = |addr: &SocketAddr| floating.contains(&addr.ip());
         let mut udp = Vec::new();
         for addr in listen {
             for _ in 0..threads_per_addr {
-                udp.push(Arc::new(udp::bind(*addr)?));
+                udp.push(Arc::new(udp::bind(*addr, floats(addr))?));
             }
         }
         let tcp = listen
             .iter()
-            .map(|addr| tcp::bind(*addr))
+            .map(|addr| tcp::bind(*addr, floats(addr)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             listen: listen.to_vec(),
@@ -161,7 +166,7 @@ impl DnsService {
             {
                 previous.try_clone()?
             }
-            _ => BoundSockets::bind(&settings.listen, threads_per_addr)?,
+            _ => BoundSockets::bind(&settings.listen, &settings.floating, threads_per_addr)?,
         };
         let listeners = bound
             .tcp

@@ -29,7 +29,8 @@ const MAX_CONNECTIONS: usize = 512;
 
 /// Binds a listening socket; the caller makes it a tokio listener (a
 /// reload hands a duplicate of it to the next service).
-pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
+/// `floating`: the address may not be on an interface yet (IP_FREEBIND).
+pub fn bind(addr: SocketAddr, floating: bool) -> Result<std::net::TcpListener, DnsError> {
     let bind_error = |source| DnsError::Bind {
         transport: "TCP",
         addr,
@@ -45,6 +46,7 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, DnsError> {
     socket.set_reuse_port(true).map_err(bind_error)?;
     socket.set_reuse_address(true).map_err(bind_error)?;
     socket.set_nonblocking(true).map_err(bind_error)?;
+    super::set_freebind(&socket, addr, floating).map_err(bind_error)?;
     socket.bind(&addr.into()).map_err(bind_error)?;
     socket.listen(1024).map_err(bind_error)?;
     Ok(socket.into())

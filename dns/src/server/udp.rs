@@ -41,7 +41,8 @@ const RATE_LIMIT_CLIENTS: usize = 65_536;
 
 /// Opens one UDP socket bound with SO_REUSEPORT, so that every worker can
 /// bind the same address and the kernel spreads clients across them.
-pub fn bind(addr: SocketAddr) -> Result<UdpSocket, DnsError> {
+/// `floating`: the address may not be on an interface yet (IP_FREEBIND).
+pub fn bind(addr: SocketAddr, floating: bool) -> Result<UdpSocket, DnsError> {
     let bind_error = |source| DnsError::Bind {
         transport: "UDP",
         addr,
@@ -54,6 +55,7 @@ pub fn bind(addr: SocketAddr) -> Result<UdpSocket, DnsError> {
     }
     socket.set_reuse_port(true).map_err(bind_error)?;
     socket.set_reuse_address(true).map_err(bind_error)?;
+    super::set_freebind(&socket, addr, floating).map_err(bind_error)?;
     // Room for bursts while a worker is busy; the kernel clamps to rmem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
     let _ = socket.set_send_buffer_size(4 << 20);

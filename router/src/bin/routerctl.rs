@@ -17,6 +17,8 @@ mod bgp;
 mod dns;
 #[path = "routerctl/policy.rs"]
 mod policy;
+#[path = "routerctl/vrrp.rs"]
+mod vrrp;
 #[path = "routerctl/wg.rs"]
 mod wg;
 
@@ -52,6 +54,9 @@ enum Command {
         #[command(subcommand)]
         command: Option<bgp::BgpCommand>,
     },
+    /// VRRP instances: state, priority now and configured, master,
+    /// transitions and the last reason.
+    Vrrp,
     /// WireGuard tunnels and peers (`wg show` by default), and keys.
     Wg {
         #[command(subcommand)]
@@ -86,6 +91,7 @@ async fn execute(cli: &Cli) -> anyhow::Result<()> {
         Command::Dns(command) => dns::execute(&cli.socket, cli.json, command).await,
         Command::Bgp { command } => bgp::execute(&cli.socket, cli.json, command.as_ref()).await,
         Command::Wg { command } => wg::execute(&cli.socket, cli.json, command.as_ref()).await,
+        Command::Vrrp => vrrp::execute(&cli.socket, cli.json).await,
         Command::Status => {
             let (code, body) = client::call(&cli.socket, "GET", "/v1/status").await?;
             if code != 200 {
@@ -329,6 +335,24 @@ Filtering
                         text(&peer["state"]),
                         text(&peer["remote_asn"]),
                         text(&peer["prefixes_accepted"])
+                    ),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&table::render(&["", ""], &rows)));
+    }
+    if let Some(instances) = status["vrrp"]["instances"].as_array() {
+        out.push_str("\nVRRP\n");
+        let rows: Vec<Vec<String>> = instances
+            .iter()
+            .map(|instance| {
+                vec![
+                    text(&instance["name"]),
+                    format!(
+                        "{} priority {}, master {}",
+                        text(&instance["state"]),
+                        text(&instance["priority"]),
+                        text(&instance["master"])
                     ),
                 ]
             })

@@ -126,12 +126,7 @@ fn check_peer(
 ) -> Result<PeerConfig, ConfigError> {
     let raw = spanned.get_ref();
     let name = raw.name.get_ref().clone();
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !valid {
+    if !super::check::valid_object_name(&name) {
         return Err(checker.error_at(
             &raw.name,
             format!("peer name \"{name}\": expected letters, digits, `-`, `_` or `.`"),

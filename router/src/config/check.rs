@@ -14,6 +14,17 @@ use toml::Spanned;
 use super::raw::{RawConfig, RawMode, RawProtocol, RawRecordType, RawUpstream};
 use super::{Config, ConfigError, DEFAULT_CONTROL_SOCKET, DEFAULT_POLICIES_DIR, line_column};
 
+/// Names of peers and instances: letters, digits, `-`, `_` and `.`, up to
+/// 64 characters (they appear in status, metrics labels and hook
+/// arguments).
+pub(super) fn valid_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Default TTL of local records, in seconds.
 const LOCAL_RECORD_TTL: u32 = 300;
 
@@ -210,6 +221,18 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         .as_ref()
         .map(|bgp| super::bgp::check_bgp(&checker, bgp))
         .transpose()?;
+    let vrrp = raw
+        .vrrp
+        .as_ref()
+        .map(|vrrp| super::vrrp::check_vrrp(&checker, vrrp))
+        .transpose()?;
+    // The DNS service binds the virtual addresses it listens on before it
+    // holds them: they come and go with the VRRP state.
+    let floating: Vec<std::net::IpAddr> = vrrp
+        .iter()
+        .flat_map(|v| v.instances.iter().flat_map(|i| i.virtual_ips()))
+        .filter(|ip| listen.iter().any(|l| l.ip() == *ip))
+        .collect();
     let (filter_settings, filter) =
         super::filter::check_filter(&checker, &dns.filter, zones, zones_error.as_deref())?;
     let query_log = super::filter::check_query_log(&checker, &dns.query_log)?;
@@ -230,6 +253,7 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
             forward_zones,
             local_records,
             filter: filter_settings,
+            floating,
         },
         control_socket,
         metrics_listen: raw.metrics.listen,
@@ -238,6 +262,7 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         query_log,
         wireguard,
         bgp,
+        vrrp,
     })
 }
 

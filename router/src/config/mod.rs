@@ -6,6 +6,7 @@ mod bgp;
 mod check;
 pub mod filter;
 pub mod raw;
+mod vrrp;
 mod wireguard;
 
 use std::fmt;
@@ -39,6 +40,8 @@ pub struct Config {
     pub wireguard: crate::wireguard::settings::WireguardConfig,
     /// `None` when there is no `[bgp]`.
     pub bgp: Option<crate::bgp::settings::BgpConfig>,
+    /// `None` when there is no `[vrrp]`.
+    pub vrrp: Option<crate::vrrp::settings::VrrpConfig>,
 }
 
 /// A configuration error, located in its file.
@@ -113,5 +116,7 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 mod bgp_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vrrp_tests;
 #[cfg(test)]
 mod wireguard_tests;

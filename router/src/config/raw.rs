@@ -32,6 +32,8 @@ pub struct RawConfig {
     pub wireguard: RawWireguard,
     /// The BGP speaker; absent: no BGP.
     pub bgp: Option<Spanned<RawBgp>>,
+    /// VRRP floating addresses; absent: none.
+    pub vrrp: Option<Spanned<RawVrrp>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -419,4 +421,67 @@ pub struct RawBgpPolicy {
     pub local_pref: Option<u32>,
     /// MED sent with exported routes.
     pub med: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVrrp {
+    #[serde(default)]
+    pub instances: Vec<Spanned<RawVrrpInstance>>,
+    /// The appliance's own health checks, shared by the instances.
+    #[serde(default)]
+    pub checks: RawVrrpChecks,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVrrpInstance {
+    /// Letters, digits, `-`, `_` and `.`.
+    pub name: Spanned<String>,
+    /// The interface the virtual addresses live on.
+    pub interface: Spanned<String>,
+    /// Virtual router id, 1 to 255, the same on every node of the pair.
+    pub vrid: Spanned<u8>,
+    /// 1 to 254; 255 only for the node that owns the addresses.
+    pub priority: Spanned<u8>,
+    /// Between adverts, 10ms to 40950ms; default 100ms.
+    pub advert_interval: Option<Spanned<String>>,
+    /// Take over from a lower-priority master (default true).
+    pub preempt: Option<bool>,
+    /// After start, wait this long before preempting.
+    pub preempt_delay: Option<Spanned<String>>,
+    /// Virtual addresses with prefix length, e.g. "192.168.10.53/24".
+    pub addresses: Spanned<Vec<IpNet>>,
+    /// Send adverts to these peers instead of the multicast group.
+    #[serde(default)]
+    pub unicast_peers: Vec<std::net::IpAddr>,
+    /// A program run on every transition: NAME OLD NEW REASON.
+    pub notify: Option<Spanned<PathBuf>>,
+    /// Seconds until the second round of gratuitous ARPs; "0s": none.
+    pub announce_again_after: Option<Spanned<String>>,
+    /// Gratuitous ARPs / neighbour advertisements per round, 1 to 10.
+    pub announce_repeat: Option<Spanned<u8>>,
+    /// A failed check lowers the priority by this much instead of putting
+    /// the instance in Fault.
+    pub check_weight: Option<Spanned<u8>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVrrpChecks {
+    /// How often the checks run, e.g. "200ms".
+    pub interval: Option<Spanned<String>>,
+    /// Failures in a row before a check counts as failed.
+    pub fall: Option<Spanned<u32>>,
+    /// Successes in a row before it counts as passing again.
+    pub rise: Option<Spanned<u32>>,
+    /// How long a probe query may take.
+    pub probe_timeout: Option<Spanned<String>>,
+    /// A name asked of the resolver as is (answered from the cache: the
+    /// fast path).
+    pub fast_path_probe: Option<Spanned<String>>,
+    /// A zone asked with a fresh random label each time (recursion).
+    pub recursion_probe: Option<Spanned<String>>,
+    /// The instance's interface must be up (default true).
+    pub interface: Option<bool>,
 }

@@ -285,12 +285,7 @@ fn check_peer(
 ) -> Result<Peer, ConfigError> {
     let raw = spanned.get_ref();
     let name = raw.name.get_ref().clone();
-    let valid_name = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !valid_name {
+    if !super::check::valid_object_name(&name) {
         return Err(checker.error_at(
             &raw.name,
             format!("tunnel {interface}: peer name \"{name}\": expected letters, digits, `-`, `_` or `.`"),

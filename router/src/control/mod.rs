@@ -70,6 +70,7 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
         .route("/v1/dns/lists", get(dns::lists))
         .route("/v1/dns/refresh", post(dns::refresh))
         .route("/v1/wireguard", get(wireguard))
+        .route("/v1/vrrp", get(vrrp_instances))
         .route("/v1/bgp", get(bgp_peers))
         .route("/v1/bgp/routes", get(bgp_routes))
         .route("/v1/bgp/reset", post(bgp_reset))
@@ -81,6 +82,16 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.status().await).into_response()
+}
+
+async fn vrrp_instances(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.vrrp_status().await {
+        Some(status) => Json(status).into_response(),
+        None => error_response(
+            StatusCode::CONFLICT,
+            "routerd runs no VRRP instance: add a [vrrp] section to its configuration",
+        ),
+    }
 }
 
 fn no_bgp() -> Response {

@@ -23,9 +23,10 @@ pub struct Resolved {
 }
 
 /// Where routerd's own DNS service answers, from its first listen address
-/// (a wildcard address is asked on loopback).
-pub fn own_server(listen: &[SocketAddr]) -> Option<SocketAddr> {
-    let first = listen.first()?;
+/// that is always there (a wildcard address is asked on loopback; a VRRP
+/// virtual address, in `floating`, is only there on the master).
+pub fn own_server(listen: &[SocketAddr], floating: &[IpAddr]) -> Option<SocketAddr> {
+    let first = listen.iter().find(|l| !floating.contains(&l.ip()))?;
     let ip = match first.ip() {
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -128,12 +129,18 @@ mod tests {
     #[test]
     fn wildcard_listen_addresses_are_asked_on_loopback() {
         let listen: Vec<SocketAddr> = vec!["0.0.0.0:53".parse().unwrap_or_else(|_| unreachable!())];
-        assert_eq!(own_server(&listen), "127.0.0.1:53".parse().ok());
+        assert_eq!(own_server(&listen, &[]), "127.0.0.1:53".parse().ok());
         let listen: Vec<SocketAddr> = vec!["[::]:5353".parse().unwrap_or_else(|_| unreachable!())];
-        assert_eq!(own_server(&listen), "[::1]:5353".parse().ok());
+        assert_eq!(own_server(&listen, &[]), "[::1]:5353".parse().ok());
         let listen: Vec<SocketAddr> =
             vec!["10.53.0.71:53".parse().unwrap_or_else(|_| unreachable!())];
-        assert_eq!(own_server(&listen), "10.53.0.71:53".parse().ok());
-        assert_eq!(own_server(&[]), None);
+        assert_eq!(own_server(&listen, &[]), "10.53.0.71:53".parse().ok());
+        assert_eq!(own_server(&[], &[]), None);
+        let listen: Vec<SocketAddr> = vec![
+            "10.53.0.250:53".parse().unwrap_or_else(|_| unreachable!()),
+            "127.0.0.1:53".parse().unwrap_or_else(|_| unreachable!()),
+        ];
+        let floating = ["10.53.0.250".parse().unwrap_or_else(|_| unreachable!())];
+        assert_eq!(own_server(&listen, &floating), "127.0.0.1:53".parse().ok());
     }
 }

@@ -1,0 +1,106 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
+use std::time::Duration;
+
+use super::*;
+
+fn parse_text(text: &str) -> Result<Config, ConfigError> {
+    parse(text, std::path::Path::new("/etc/router/router.toml"))
+}
+
+const DNS: &str = "[dns]\nlisten = [\"192.168.10.2:53\", \"192.168.10.53:53\"]\n";
+
+const INSTANCE: &str = "[[vrrp.instances]]\nname = \"dns\"\ninterface = \"eth0.10\"\nvrid = 53\npriority = 150\naddresses = [\"192.168.10.53/24\"]\n";
+
+#[test]
+fn an_instance_is_checked_with_defaults_and_its_address_floats_in_dns() {
+    let text = format!(
+        "{DNS}\n[vrrp.checks]\nfast_path_probe = \"Example.LAB.\"\nrecursion_probe = \"lab\"\n\n{INSTANCE}advert_interval = \"200ms\"\nnotify = \"notify.sh\"\nunicast_peers = [\"192.168.10.3\"]\n"
+    );
+    let config = parse_text(&text).unwrap();
+    let vrrp = config.vrrp.unwrap();
+    let instance = &vrrp.instances[0];
+    assert_eq!(instance.vrid, 53);
+    assert_eq!(instance.advert_interval, Duration::from_millis(200));
+    assert!(instance.preempt);
+    assert_eq!(
+        instance.notify.as_deref(),
+        Some(std::path::Path::new("/etc/router/notify.sh"))
+    );
+    assert_eq!(vrrp.checks.fast_path_probe.as_deref(), Some("example.lab"));
+    assert_eq!(vrrp.checks.fall, 2);
+    // The DNS service binds the virtual address before it has it.
+    assert_eq!(
+        config.dns.floating,
+        vec!["192.168.10.53".parse::<std::net::IpAddr>().unwrap()]
+    );
+}
+
+#[test]
+fn vrrp_mistakes_name_the_line_and_the_fix() {
+    let cases = [
+        (
+            INSTANCE.replace("vrid = 53", "vrid = 0"),
+            "vrid must be 1 to 255",
+        ),
+        (
+            INSTANCE.replace("priority = 150", "priority = 0"),
+            "priority must be 1 to 254",
+        ),
+        (
+            format!("{INSTANCE}advert_interval = \"5ms\"\n"),
+            "multiple of 10ms",
+        ),
+        (format!("{INSTANCE}advert_interval = \"41s\"\n"), "40950ms"),
+        (
+            INSTANCE.replace(
+                "[\"192.168.10.53/24\"]",
+                "[\"192.168.10.53/24\", \"fd00::53/64\"]",
+            ),
+            "one instance each",
+        ),
+        (
+            INSTANCE.replace("[\"192.168.10.53/24\"]", "[]"),
+            "at least one virtual address",
+        ),
+        (
+            INSTANCE.replace("eth0.10", "eth 0"),
+            "not an interface name",
+        ),
+        (
+            format!("{INSTANCE}check_weight = 200\n"),
+            "below the priority",
+        ),
+        (
+            format!(
+                "{INSTANCE}\n{}",
+                INSTANCE
+                    .replace("\"dns\"", "\"dns2\"")
+                    .replace("192.168.10.53", "192.168.10.54")
+            ),
+            "vrid 53 is already used on eth0.10",
+        ),
+        (
+            format!("{INSTANCE}\n{}", INSTANCE.replace("vrid = 53", "vrid = 54")),
+            "used twice",
+        ),
+        (
+            format!("{INSTANCE}unicast_peers = [\"fd00::3\"]\n"),
+            "unicast peer",
+        ),
+        (
+            format!("[vrrp.checks]\nfall = 0\n\n{INSTANCE}"),
+            "checks.fall",
+        ),
+        (
+            format!("[vrrp.checks]\nrecursion_probe = \"not a name\"\n\n{INSTANCE}"),
+            "not a domain name",
+        ),
+        (format!("{INSTANCE}colour = \"red\"\n"), "unknown field"),
+    ];
+    for (text, expected) in cases {
+        let error = parse_text(&text).unwrap_err();
+        assert!(error.line > 0, "{expected}: {error}");
+        assert!(error.message.contains(expected), "{expected}: {error}");
+    }
+}

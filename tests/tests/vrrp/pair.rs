@@ -1,0 +1,366 @@
+//! Two routerd nodes share a floating DNS address over VRRPv3; a client
+//! queries it at a steady 200 queries a second while the primary fails.
+//!
+//! ```text
+//!   node-a 10.53.0.90  (priority 150)  \
+//!   node-b 10.53.0.91  (priority 100)   > lab bridge, VIP 10.53.0.250/16
+//!   client 10.53.0.100 (200 q/s to the VIP)  /
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use e2e::{DnsHierarchy, Host, Lab, Routerd, RouterdConfig, addr};
+
+/// Tools these tests need.
+pub const PAIR_TOOLS: &[&str] = &[
+    "nsd",
+    "dig",
+    "ldns-keygen",
+    "ldns-signzone",
+    "ldns-key2ds",
+    "routerd",
+    "routerctl",
+    "nft",
+];
+
+/// In the nodes' own subnet, as on a real LAN: the kernel then keeps the
+/// node's address as the source of its own traffic (recursion, probes).
+/// A VIP in a narrower prefix would add a route with the VIP as source,
+/// and during a split the other node would get the answers.
+pub const VIP: Ipv4Addr = addr::VRRP_VIP;
+const NODE_A: Ipv4Addr = addr::VRRP1;
+const NODE_B: Ipv4Addr = addr::VRRP2;
+/// 100 ms adverts: a backup declares the master dead after 3 intervals
+/// plus its skew, (256 - 100) / 256 of an interval: 361 ms.
+const ADVERT_MS: u64 = 100;
+const MASTER_DOWN: Duration = Duration::from_millis(3 * ADVERT_MS + (256 - 100) * ADVERT_MS / 256);
+const RATE: u32 = 200;
+const NAME: &str = "www.plain.lab";
+
+struct Pair {
+    a: Routerd,
+    b: Routerd,
+    client: Host,
+    node_a: Host,
+    node_b: Host,
+    dns: DnsHierarchy,
+    lab: Lab,
+}
+
+fn node_config(dns: &DnsHierarchy, host: Ipv4Addr, priority: u8, preempt: bool) -> RouterdConfig {
+    node_config_every(dns, host, priority, preempt, ADVERT_MS)
+}
+
+/// A node with adverts every `advert_ms`.
+pub fn node_config_every(
+    dns: &DnsHierarchy,
+    host: Ipv4Addr,
+    priority: u8,
+    preempt: bool,
+    advert_ms: u64,
+) -> RouterdConfig {
+    RouterdConfig::recursive(dns).with(|c| {
+        // The node's own address first: the harness's readiness probe asks
+        // it, and the VIP is only on the master.
+        c.listen = vec![
+            SocketAddr::new(IpAddr::V4(host), 53),
+            SocketAddr::new(IpAddr::V4(VIP), 53),
+        ];
+        c.rate_limit_qps = 0;
+        c.extra_toml = format!(
+            "[vrrp.checks]\n\
+             interval = \"100ms\"\n\
+             fall = 2\n\
+             rise = 2\n\
+             probe_timeout = \"300ms\"\n\
+             fast_path_probe = \"{NAME}\"\n\
+             recursion_probe = \"plain.lab\"\n\
+             \n\
+             [[vrrp.instances]]\n\
+             name = \"dns\"\n\
+             interface = \"eth0\"\n\
+             vrid = 51\n\
+             priority = {priority}\n\
+             advert_interval = \"{advert_ms}ms\"\n\
+             preempt = {preempt}\n\
+             addresses = [\"{VIP}/16\"]\n"
+        );
+    })
+}
+
+fn start_pair(preempt: bool) -> Pair {
+    let lab = Lab::new().unwrap();
+    let dns = DnsHierarchy::start(&lab).unwrap();
+    let node_a = lab.add_host("node-a", NODE_A).unwrap();
+    let node_b = lab.add_host("node-b", NODE_B).unwrap();
+    let client = lab.add_host("client", addr::CLIENT).unwrap();
+    let a = node_config(&dns, NODE_A, 150, preempt)
+        .start(&node_a)
+        .unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    let b = node_config(&dns, NODE_B, 100, preempt)
+        .start(&node_b)
+        .unwrap();
+    wait_for_state(&b, "backup", Duration::from_secs(3));
+    Pair {
+        a,
+        b,
+        client,
+        node_a,
+        node_b,
+        dns,
+        lab,
+    }
+}
+
+/// The state of the node's one instance, from `routerctl vrrp --json`.
+pub fn state(node: &Routerd) -> String {
+    let out = node.routerctl(&["vrrp", "--json"]).unwrap();
+    assert!(out.success, "{}{}", out.stdout, out.stderr);
+    let json = e2e::json::parse(&out.stdout).unwrap();
+    json.get("instances.0.state")
+        .and_then(|s| s.as_str())
+        .unwrap_or("?")
+        .to_string()
+}
+
+pub fn wait_for_state(node: &Routerd, want: &str, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let now = state(node);
+        if now == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} is {now}, not {want}, after {within:?}:\n{}",
+            node.host.name,
+            node.daemon.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn holds_vip(host: &Host) -> bool {
+    let out = host
+        .run("ip", &["-o", "-4", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    out.contains(&format!("{VIP}/16"))
+}
+
+/// What the steady client saw around a failure.
+#[derive(Debug)]
+struct Outage {
+    lost: usize,
+    /// From the first unanswered query to the first answered one after it.
+    gap: Duration,
+    total: usize,
+}
+
+/// Starts the 200 q/s client for `seconds`, runs `fail` one second in,
+/// and measures the longest run of unanswered queries.
+fn during_steady_queries(client: &Host, seconds: u64, fail: impl FnOnce()) -> Outage {
+    let probe = env!("CARGO_BIN_EXE_e2e-probe");
+    let target = SocketAddr::new(IpAddr::V4(VIP), 53).to_string();
+    let (rate, secs) = (RATE.to_string(), seconds.to_string());
+    let mut stream = client
+        .spawn(
+            "steady",
+            probe,
+            &["udp-steady", &target, NAME, &rate, &secs],
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    fail();
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds + 5);
+    while stream.is_running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = stream.log();
+    let sent: Vec<(u64, bool)> = log
+        .lines()
+        .filter_map(|line| {
+            let (at, answered) = line.split_once(' ')?;
+            Some((at.parse().ok()?, answered == "1"))
+        })
+        .collect();
+    assert!(
+        sent.len() as u64 >= u64::from(RATE) * seconds * 9 / 10,
+        "the client sent {} queries:\n{log}",
+        sent.len()
+    );
+    let lost = sent.iter().filter(|(_, answered)| !answered).count();
+    let mut gap = Duration::ZERO;
+    let mut first_lost: Option<u64> = None;
+    for &(at, answered) in &sent {
+        match (answered, first_lost) {
+            (false, None) => first_lost = Some(at),
+            (true, Some(start)) => {
+                gap = gap.max(Duration::from_millis(at - start));
+                first_lost = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = first_lost {
+        gap = gap.max(Duration::from_millis(
+            sent.last().map_or(start, |s| s.0) - start,
+        ));
+    }
+    Outage {
+        lost,
+        gap,
+        total: sent.len(),
+    }
+}
+
+/// The bound on a failover the client notices: the master down interval,
+/// plus the interval between the client's queries, plus slack for the
+/// gratuitous ARP and for scheduling on a loaded 2-core machine.
+fn bound() -> Duration {
+    MASTER_DOWN + Duration::from_millis(400)
+}
+
+fn assert_within_bounds(what: &str, outage: &Outage) {
+    eprintln!(
+        "{what}: {} of {} queries unanswered, longest gap {:?} (master down interval {:?})",
+        outage.lost, outage.total, outage.gap, MASTER_DOWN
+    );
+    assert!(
+        outage.gap <= bound(),
+        "{what}: the address was unanswered for {:?}, more than {:?}",
+        outage.gap,
+        bound()
+    );
+    let max_lost = (bound().as_millis() as usize) * RATE as usize / 1000;
+    assert!(
+        outage.lost <= max_lost,
+        "{what}: {} queries lost, more than {max_lost}",
+        outage.lost
+    );
+}
+
+#[test]
+fn sigkill_of_the_primary_moves_the_address_and_it_comes_back() {
+    if !e2e::require(PAIR_TOOLS) {
+        return;
+    }
+    let mut pair = start_pair(true);
+    assert!(holds_vip(&pair.node_a));
+    assert!(!holds_vip(&pair.node_b));
+    let outage = during_steady_queries(&pair.client, 4, || {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pair.a.daemon.pid().to_string()])
+            .status();
+    });
+    assert_eq!(state(&pair.b), "master");
+    assert!(holds_vip(&pair.node_b));
+    assert_within_bounds("SIGKILL", &outage);
+
+    // The primary comes back and, with preempt, takes the address back;
+    // it clears the address its killed predecessor left behind first.
+    pair.a.daemon.stop();
+    let config = node_config(&pair.dns, NODE_A, 150, true);
+    pair.a = config.start(&pair.node_a).unwrap();
+    wait_for_state(&pair.a, "master", Duration::from_secs(3));
+    wait_for_state(&pair.b, "backup", Duration::from_secs(2));
+    assert!(holds_vip(&pair.node_a));
+    assert!(!holds_vip(&pair.node_b));
+    let _ = &pair.lab;
+}
+
+#[test]
+fn a_failing_resolver_hands_the_address_over() {
+    if !e2e::require(PAIR_TOOLS) {
+        return;
+    }
+    let pair = start_pair(true);
+    // Cut the primary off from the DNS hierarchy: its cache still answers
+    // the client's name, but the recursion probe fails.
+    let outage = during_steady_queries(&pair.client, 4, || {
+        for server in [addr::ROOT, addr::TLD, addr::LEAF] {
+            pair.node_a
+                .run("ip", &["route", "add", "prohibit", &format!("{server}/32")])
+                .unwrap();
+        }
+    });
+    wait_for_state(&pair.a, "fault", Duration::from_secs(2));
+    assert_eq!(state(&pair.b), "master");
+    assert!(!holds_vip(&pair.node_a));
+    assert!(holds_vip(&pair.node_b));
+    assert_within_bounds("resolver failure", &outage);
+    let out = pair.a.routerctl(&["vrrp"]).unwrap();
+    assert!(out.stdout.contains("dns recursion"), "{}", out.stdout);
+
+    // Healed, the primary leaves Fault and preempts.
+    for server in [addr::ROOT, addr::TLD, addr::LEAF] {
+        pair.node_a
+            .run("ip", &["route", "del", "prohibit", &format!("{server}/32")])
+            .unwrap();
+    }
+    wait_for_state(&pair.a, "master", Duration::from_secs(5));
+    wait_for_state(&pair.b, "backup", Duration::from_secs(2));
+}
+
+#[test]
+fn a_primary_link_down_fails_over_and_no_preempt_keeps_the_standby() {
+    if !e2e::require(PAIR_TOOLS) {
+        return;
+    }
+    let pair = start_pair(false);
+    let outage = during_steady_queries(&pair.client, 4, || {
+        pair.node_a
+            .run("ip", &["link", "set", "dev", "eth0", "down"])
+            .unwrap();
+    });
+    assert_eq!(state(&pair.b), "master");
+    assert_within_bounds("link down", &outage);
+    wait_for_state(&pair.a, "fault", Duration::from_secs(2));
+
+    // Back up, the primary stays backup: no preempt.
+    pair.node_a
+        .run("ip", &["link", "set", "dev", "eth0", "up"])
+        .unwrap();
+    wait_for_state(&pair.a, "backup", Duration::from_secs(5));
+    std::thread::sleep(MASTER_DOWN * 3);
+    assert_eq!(state(&pair.b), "master");
+    assert_eq!(state(&pair.a), "backup");
+    assert!(holds_vip(&pair.node_b));
+}
+
+#[test]
+fn a_healed_split_leaves_exactly_one_master() {
+    if !e2e::require(PAIR_TOOLS) {
+        return;
+    }
+    let pair = start_pair(true);
+    // Cut VRRP between the nodes (the client still reaches both).
+    let cut = "add table inet split\n\
+               add chain inet split input { type filter hook input priority 0; }\n\
+               add rule inet split input ip protocol 112 drop\n";
+    let rules = pair.lab.dir().join("split.nft");
+    std::fs::write(&rules, cut).unwrap();
+    pair.node_b
+        .run("nft", &["-f", &rules.to_string_lossy()])
+        .unwrap();
+    wait_for_state(&pair.b, "master", Duration::from_secs(2));
+    assert_eq!(
+        state(&pair.a),
+        "master",
+        "both claim the address while split"
+    );
+    for node in [&pair.a, &pair.b] {
+        let out = node.routerctl(&["vrrp"]).unwrap();
+        assert!(out.stdout.contains("master"), "{}", out.stdout);
+    }
+    pair.node_b
+        .run("nft", &["delete", "table", "inet", "split"])
+        .unwrap();
+    wait_for_state(&pair.b, "backup", Duration::from_secs(2));
+    std::thread::sleep(MASTER_DOWN * 2);
+    assert_eq!(state(&pair.a), "master");
+    assert_eq!(state(&pair.b), "backup");
+    assert!(holds_vip(&pair.node_a));
+    assert!(!holds_vip(&pair.node_b));
+}
