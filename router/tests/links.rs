@@ -9,14 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use ipnet::IpNet;
 use router::links::{LinkError, LinksReport, Vlan, ZoneLink, ensure_zone_links};
 use serde_json::{Value, json};
+use support::{lab_tool, run};
 
 /// What the inner run does: "apply" or "errors".
 const STEP_ENV: &str = "ROUTER_LINKS_E2E_STEP";
@@ -29,7 +31,9 @@ const REPORT_MARKER: &str = "LINKS_REPORT ";
 
 #[test]
 fn zone_links_in_a_namespace() {
-    let Some(ip) = lab_tool() else { return };
+    let Some(ip) = lab_tool("links", "zone_links_in_a_namespace") else {
+        return;
+    };
     let ns = Netns::create(ip, format!("rlinks{}", std::process::id()));
     ns.ip(&["link", "set", "lo", "up"]);
     ns.ip(&[
@@ -194,35 +198,6 @@ async fn errors(vlan_supported: bool) {
     assert!(message.contains("8021q"), "{message}");
 }
 
-/// `ip`, when this machine can run the test; `None` after saying why not.
-/// With REQUIRE_E2E=1 a missing piece fails the test instead.
-fn lab_tool() -> Option<PathBuf> {
-    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-        .map(PathBuf::from)
-        .into_iter()
-        .find(|path| path.is_file());
-    let mut missing = Vec::new();
-    if !is_root() {
-        missing.push("root privileges (for network namespaces)");
-    }
-    if ip.is_none() {
-        missing.push("`ip` (iproute2)");
-    }
-    if missing.is_empty() {
-        return ip;
-    }
-    let why = missing.join(", ");
-    if std::env::var("REQUIRE_E2E").as_deref() == Ok("1") {
-        panic!("REQUIRE_E2E=1 but the links test cannot run here: missing {why}");
-    }
-    // The real stderr, so the note shows although the harness captures output.
-    let _ = writeln!(
-        std::io::stderr(),
-        "links: skipping zone_links_in_a_namespace: missing {why} (set REQUIRE_E2E=1 to fail instead)"
-    );
-    None
-}
-
 /// True when this process's network namespace is the one `ip netns` keeps
 /// under `name`: both paths then open the same nsfs inode.
 fn in_netns(name: &str) -> bool {
@@ -230,17 +205,6 @@ fn in_netns(name: &str) -> bool {
     let inode = |path: &str| std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
     let ours = inode("/proc/self/ns/net");
     ours.is_some() && ours == inode(&format!("/run/netns/{name}"))
-}
-
-/// Effective uid 0, read from /proc (geteuid would need `unsafe`).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("Uid:"))
-            .and_then(|ids| ids.split_whitespace().nth(1))
-            == Some("0")
-    })
 }
 
 /// A network namespace, deleted with everything in it on drop, also when
@@ -341,16 +305,4 @@ impl Drop for Netns {
             .args(["netns", "delete", &self.name])
             .output();
     }
-}
-
-fn run(program: &Path, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{} {} failed: {}",
-        program.display(),
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    String::from_utf8(output.stdout).unwrap()
 }

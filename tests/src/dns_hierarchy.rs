@@ -27,6 +27,10 @@ use crate::addr::{FWD1, FWD2, LEAF, ROOT, SITE2, TLD};
 use crate::process::Daemon;
 use crate::{Host, Lab, Query};
 
+/// What a [`DnsHierarchy`] needs: NSD and the tools that sign its zones
+/// (and `dig`, which every suite asks it with).
+pub const HIERARCHY_TOOLS: &[&str] = &["nsd", "dig", "ldns-keygen", "ldns-signzone", "ldns-key2ds"];
+
 /// One authoritative server of the hierarchy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {

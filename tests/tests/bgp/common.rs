@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use e2e::bird::{BIRD_ASN, BIRD_TOOLS, Bird, BirdConfig};
+use e2e::dns_hierarchy::HIERARCHY_TOOLS;
 use e2e::json::Value;
 use e2e::{DnsHierarchy, Host, Lab, Routerd, RouterdConfig, wait_until};
 
@@ -28,20 +29,15 @@ pub const UP: Duration = Duration::from_secs(25);
 /// How long a route change gets to reach the other side's table.
 pub const CONVERGE: Duration = Duration::from_secs(10);
 
-/// The lab DNS tools.
-const LAB_TOOLS: &[&str] = &[
-    "nsd",
-    "dig",
-    "ldns-keygen",
-    "ldns-signzone",
-    "ldns-key2ds",
-    "timeout",
-    "ss",
-];
-
 /// Tools the routerd tests need.
 pub fn tools() -> Vec<&'static str> {
-    [LAB_TOOLS, BIRD_TOOLS, &["routerd", "routerctl"]].concat()
+    [
+        HIERARCHY_TOOLS,
+        &["timeout", "ss"],
+        BIRD_TOOLS,
+        &["routerd", "routerctl"],
+    ]
+    .concat()
 }
 
 /// Tools the BIRD-only lab checks need.

@@ -1,9 +1,10 @@
 //! Shared setup for the DNS tests.
 
+use e2e::dns_hierarchy::HIERARCHY_TOOLS;
 use e2e::{DnsHierarchy, Host, Lab, addr};
 
 /// Tools every DNS test needs.
-pub const LAB_TOOLS: &[&str] = &["nsd", "dig", "ldns-keygen", "ldns-signzone", "ldns-key2ds"];
+pub const LAB_TOOLS: &[&str] = HIERARCHY_TOOLS;
 
 /// Tools for tests that run routerd (the lab's, plus the daemon).
 pub const ROUTERD_TOOLS: &[&str] = &[

@@ -8,7 +8,7 @@ use e2e::addr::{VRRP1, VRRP2};
 use e2e::keepalived::{KEEPALIVED_TOOLS, KeepalivedConfig, State};
 use e2e::{DnsHierarchy, Lab};
 
-use super::pair::{PAIR_TOOLS, VIP, holds_vip, node_config_every, state, wait_for_state};
+use super::pair::{VIP, holds_vip, node_config_every, pair_tools, state, wait_for_state};
 
 const VRID: u8 = 51;
 /// keepalived and routerd both advertise every 200 ms.
@@ -22,7 +22,7 @@ fn keepalived(priority: u8) -> KeepalivedConfig {
 }
 
 fn tools() -> Vec<&'static str> {
-    PAIR_TOOLS.iter().chain(KEEPALIVED_TOOLS).copied().collect()
+    [pair_tools().as_slice(), KEEPALIVED_TOOLS].concat()
 }
 
 #[test]

@@ -10,19 +10,13 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use e2e::dns_hierarchy::HIERARCHY_TOOLS;
 use e2e::{DnsHierarchy, Host, Lab, Routerd, RouterdConfig, addr};
 
 /// Tools these tests need.
-pub const PAIR_TOOLS: &[&str] = &[
-    "nsd",
-    "dig",
-    "ldns-keygen",
-    "ldns-signzone",
-    "ldns-key2ds",
-    "routerd",
-    "routerctl",
-    "nft",
-];
+pub fn pair_tools() -> Vec<&'static str> {
+    [HIERARCHY_TOOLS, &["routerd", "routerctl", "nft"]].concat()
+}
 
 /// In the nodes' own subnet, as on a real LAN: the kernel then keeps the
 /// node's address as the source of its own traffic (recursion, probes).
@@ -243,7 +237,7 @@ fn assert_within_bounds(what: &str, outage: &Outage) {
 
 #[test]
 fn sigkill_of_the_primary_moves_the_address_and_it_comes_back() {
-    if !e2e::require(PAIR_TOOLS) {
+    if !e2e::require(&pair_tools()) {
         return;
     }
     let mut pair = start_pair(true);
@@ -272,7 +266,7 @@ fn sigkill_of_the_primary_moves_the_address_and_it_comes_back() {
 
 #[test]
 fn a_failing_resolver_hands_the_address_over() {
-    if !e2e::require(PAIR_TOOLS) {
+    if !e2e::require(&pair_tools()) {
         return;
     }
     let pair = start_pair(true);
@@ -305,7 +299,7 @@ fn a_failing_resolver_hands_the_address_over() {
 
 #[test]
 fn a_primary_link_down_fails_over_and_no_preempt_keeps_the_standby() {
-    if !e2e::require(PAIR_TOOLS) {
+    if !e2e::require(&pair_tools()) {
         return;
     }
     let pair = start_pair(false);
@@ -331,7 +325,7 @@ fn a_primary_link_down_fails_over_and_no_preempt_keeps_the_standby() {
 
 #[test]
 fn a_healed_split_leaves_exactly_one_master() {
-    if !e2e::require(PAIR_TOOLS) {
+    if !e2e::require(&pair_tools()) {
         return;
     }
     let pair = start_pair(true);
