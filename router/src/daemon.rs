@@ -51,6 +51,9 @@ pub struct Shared {
     pub bgp: tokio::sync::Mutex<Option<BgpService>>,
     /// `None` when there is no `[vrrp]`.
     pub vrrp: tokio::sync::Mutex<Option<VrrpService>>,
+    /// What the sampler finds failing for VRRP's checks (stale WireGuard
+    /// peers, BGP sessions down), as the instances' health sees it.
+    vrrp_findings: tokio::sync::watch::Sender<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -196,10 +199,13 @@ impl Shared {
         if let Some(old) = vrrp.take() {
             old.stop().await;
         }
-        *vrrp = config
-            .vrrp
-            .as_ref()
-            .map(|v| VrrpService::start(v, own_server(&config.dns.listen, &config.dns.floating)));
+        *vrrp = config.vrrp.as_ref().map(|v| {
+            VrrpService::start(
+                v,
+                own_server(&config.dns.listen, &config.dns.floating),
+                self.vrrp_findings.subscribe(),
+            )
+        });
     }
 
     /// Replaces the BGP speaker when its configuration changed. Sessions
@@ -423,6 +429,15 @@ impl Shared {
         let wireguard = self.wireguard.lock().await.status();
         let bgp = self.bgp_status().await;
         let vrrp = self.vrrp_status().await;
+        if let Some(checks) = running.config.vrrp.as_ref().map(|v| &v.checks) {
+            let findings =
+                crate::vrrp::health::appliance_findings(checks, &wireguard, bgp.as_ref());
+            self.vrrp_findings.send_if_modified(|now| {
+                let changed = *now != findings;
+                *now = findings;
+                changed
+            });
+        }
         *self
             .snapshot
             .lock()
@@ -548,12 +563,17 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
     };
     // After DNS, whose answers the checks probe and whose sockets already
     // wait on the virtual addresses.
-    let vrrp = config
-        .vrrp
-        .as_ref()
-        .map(|v| VrrpService::start(v, own_server(&config.dns.listen, &config.dns.floating)));
+    let (vrrp_findings, _) = tokio::sync::watch::channel(Vec::new());
+    let vrrp = config.vrrp.as_ref().map(|v| {
+        VrrpService::start(
+            v,
+            own_server(&config.dns.listen, &config.dns.floating),
+            vrrp_findings.subscribe(),
+        )
+    });
     let shared = Arc::new(Shared {
         vrrp: tokio::sync::Mutex::new(vrrp),
+        vrrp_findings,
         firewall,
         filtering,
         query_log,

@@ -484,4 +484,28 @@ pub struct RawVrrpChecks {
     pub recursion_probe: Option<Spanned<String>>,
     /// The instance's interface must be up (default true).
     pub interface: Option<bool>,
+    /// A stale WireGuard peer fails the checks (default false).
+    pub wireguard: Option<bool>,
+    /// A BGP session not Established fails the checks (default false).
+    pub bgp: Option<bool>,
+    /// Track scripts: exit status 0 passes.
+    #[serde(default)]
+    pub scripts: Vec<Spanned<RawVrrpScript>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVrrpScript {
+    /// Letters, digits, `-`, `_` and `.`.
+    pub name: Spanned<String>,
+    /// The program (absolute, or relative to this file's directory).
+    pub command: Spanned<PathBuf>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// How often it runs (default 1s).
+    pub interval: Option<Spanned<String>>,
+    /// Longer runs are killed and fail (default 2s).
+    pub timeout: Option<Spanned<String>>,
+    pub fall: Option<Spanned<u32>>,
+    pub rise: Option<Spanned<u32>>,
 }

@@ -8,10 +8,10 @@ use toml::Spanned;
 
 use super::ConfigError;
 use super::check::{Checker, valid_object_name};
-use super::raw::{RawVrrp, RawVrrpChecks, RawVrrpInstance};
+use super::raw::{RawVrrp, RawVrrpChecks, RawVrrpInstance, RawVrrpScript};
 use crate::vrrp::settings::{
     ChecksConfig, DEFAULT_ADVERT_INTERVAL, DEFAULT_ANNOUNCE_AGAIN_AFTER, DEFAULT_ANNOUNCE_REPEAT,
-    InstanceConfig, VrrpConfig,
+    DEFAULT_SCRIPT_INTERVAL, DEFAULT_SCRIPT_TIMEOUT, InstanceConfig, ScriptCheck, VrrpConfig,
 };
 
 pub(super) fn check_vrrp(
@@ -213,12 +213,8 @@ fn check_checks(checker: &Checker<'_>, raw: &RawVrrpChecks) -> Result<ChecksConf
         }
         None => defaults.interval,
     };
-    let count = |value: &Option<Spanned<u32>>, what: &str, default: u32| match value {
-        Some(n) if !(1..=100).contains(n.get_ref()) => {
-            Err(checker.error_at(n, format!("checks.{what} must be 1 to 100")))
-        }
-        Some(n) => Ok(*n.get_ref()),
-        None => Ok(default),
+    let count = |value: &Option<Spanned<u32>>, what: &str, default: u32| {
+        count(checker, value, &format!("checks.{what}"), default)
     };
     let probe_timeout = match &raw.probe_timeout {
         Some(text) => duration(checker, text, "checks.probe_timeout")?,
@@ -254,5 +250,78 @@ fn check_checks(checker: &Checker<'_>, raw: &RawVrrpChecks) -> Result<ChecksConf
         fast_path_probe: name(&raw.fast_path_probe, "fast_path_probe")?,
         recursion_probe: name(&raw.recursion_probe, "recursion_probe")?,
         interface: raw.interface.unwrap_or(defaults.interface),
+        wireguard: raw.wireguard.unwrap_or(defaults.wireguard),
+        bgp: raw.bgp.unwrap_or(defaults.bgp),
+        scripts: check_scripts(checker, &raw.scripts)?,
     })
+}
+
+/// fall and rise counts: 1 to 100.
+fn count(
+    checker: &Checker<'_>,
+    value: &Option<Spanned<u32>>,
+    what: &str,
+    default: u32,
+) -> Result<u32, ConfigError> {
+    match value {
+        Some(n) if !(1..=100).contains(n.get_ref()) => {
+            Err(checker.error_at(n, format!("{what} must be 1 to 100")))
+        }
+        Some(n) => Ok(*n.get_ref()),
+        None => Ok(default),
+    }
+}
+
+fn check_scripts(
+    checker: &Checker<'_>,
+    raw: &[Spanned<RawVrrpScript>],
+) -> Result<Vec<ScriptCheck>, ConfigError> {
+    let mut scripts: Vec<ScriptCheck> = Vec::new();
+    for spanned in raw {
+        let script = spanned.get_ref();
+        let name = script.name.get_ref().clone();
+        if !valid_object_name(&name) {
+            return Err(checker.error_at(
+                &script.name,
+                format!("script name \"{name}\": expected letters, digits, `-`, `_` or `.`"),
+            ));
+        }
+        if scripts.iter().any(|s| s.name == name) {
+            return Err(checker.error_at(
+                &script.name,
+                format!("script name \"{name}\" is used twice"),
+            ));
+        }
+        let command = checker.resolve(script.command.get_ref());
+        if !command.is_file() {
+            return Err(checker.error_at(
+                &script.command,
+                format!("script {name}: {} is not a file", command.display()),
+            ));
+        }
+        let interval = match &script.interval {
+            Some(text) => duration(checker, text, "interval")?,
+            None => DEFAULT_SCRIPT_INTERVAL,
+        };
+        let timeout = match &script.timeout {
+            Some(text) => duration(checker, text, "timeout")?,
+            None => DEFAULT_SCRIPT_TIMEOUT,
+        };
+        if interval.is_zero() || timeout.is_zero() {
+            return Err(checker.error_at(
+                &script.name,
+                format!("script {name}: interval and timeout must be above 0"),
+            ));
+        }
+        scripts.push(ScriptCheck {
+            fall: count(checker, &script.fall, &format!("script {name}: fall"), 2)?,
+            rise: count(checker, &script.rise, &format!("script {name}: rise"), 2)?,
+            name,
+            command,
+            args: script.args.clone(),
+            interval,
+            timeout,
+        });
+    }
+    Ok(scripts)
 }

@@ -29,6 +29,7 @@ fn an_instance_is_checked_with_defaults_and_its_address_floats_in_dns() {
     );
     assert_eq!(vrrp.checks.fast_path_probe.as_deref(), Some("example.lab"));
     assert_eq!(vrrp.checks.fall, 2);
+    assert!(!vrrp.checks.wireguard && !vrrp.checks.bgp);
     // The DNS service binds the virtual address before it has it.
     assert_eq!(
         config.dns.floating,
@@ -97,10 +98,38 @@ fn vrrp_mistakes_name_the_line_and_the_fix() {
             "not a domain name",
         ),
         (format!("{INSTANCE}colour = \"red\"\n"), "unknown field"),
+        (
+            format!(
+                "[[vrrp.checks.scripts]]\nname = \"uplink\"\ncommand = \"/nonexistent/check\"\n\n{INSTANCE}"
+            ),
+            "is not a file",
+        ),
+        (
+            format!(
+                "[[vrrp.checks.scripts]]\nname = \"uplink\"\ncommand = \"/bin/sh\"\nfall = 0\n\n{INSTANCE}"
+            ),
+            "script uplink: fall must be 1 to 100",
+        ),
     ];
     for (text, expected) in cases {
         let error = parse_text(&text).unwrap_err();
         assert!(error.line > 0, "{expected}: {error}");
         assert!(error.message.contains(expected), "{expected}: {error}");
     }
+}
+
+#[test]
+fn track_scripts_and_appliance_checks_are_read() {
+    let text = format!(
+        "[vrrp.checks]\nwireguard = true\nbgp = true\n\n[[vrrp.checks.scripts]]\nname = \"uplink\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"ping -c1 -W1 192.168.10.1\"]\ninterval = \"500ms\"\nfall = 3\n\n{INSTANCE}check_weight = 60\n"
+    );
+    let vrrp = parse_text(&text).unwrap().vrrp.unwrap();
+    assert!(vrrp.checks.wireguard && vrrp.checks.bgp);
+    let script = &vrrp.checks.scripts[0];
+    assert_eq!(script.name, "uplink");
+    assert_eq!(script.args.len(), 2);
+    assert_eq!(script.interval, Duration::from_millis(500));
+    assert_eq!(script.timeout, Duration::from_secs(2));
+    assert_eq!((script.fall, script.rise), (3, 2));
+    assert_eq!(vrrp.instances[0].check_weight, Some(60));
 }

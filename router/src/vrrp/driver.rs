@@ -43,14 +43,16 @@ pub struct VrrpService {
 
 impl VrrpService {
     /// Starts every instance. `resolver` is where the DNS probes go (one
-    /// of the service's own listen addresses).
-    pub fn start(config: &VrrpConfig, resolver: Option<SocketAddr>) -> VrrpService {
+    /// of the service's own listen addresses); `appliance` carries what
+    /// the daemon finds failing itself (stale tunnels, BGP sessions down).
+    pub fn start(
+        config: &VrrpConfig,
+        resolver: Option<SocketAddr>,
+        appliance: watch::Receiver<Vec<String>>,
+    ) -> VrrpService {
         let (health_tx, health_rx) = watch::channel(Health::default());
         let checks = config.checks.clone();
-        let checks_task = match resolver {
-            Some(resolver) => tokio::spawn(health::run(checks, resolver, health_tx)),
-            None => tokio::spawn(async move { health_tx.closed().await }),
-        };
+        let checks_task = tokio::spawn(health::run(checks, resolver, appliance, health_tx));
         let instances = config
             .instances
             .iter()

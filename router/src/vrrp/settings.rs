@@ -22,6 +22,9 @@ pub const DEFAULT_FALL: u32 = 2;
 pub const DEFAULT_RISE: u32 = 2;
 /// How long a probe query may take before it counts as failed.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Track scripts: every second, two seconds to finish.
+pub const DEFAULT_SCRIPT_INTERVAL: Duration = Duration::from_secs(1);
+pub const DEFAULT_SCRIPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VrrpConfig {
@@ -79,6 +82,25 @@ pub struct ChecksConfig {
     pub recursion_probe: Option<String>,
     /// The instance's interface must be up with carrier.
     pub interface: bool,
+    /// A stale WireGuard peer counts as a failed check.
+    pub wireguard: bool,
+    /// A BGP session that is not Established counts as a failed check.
+    pub bgp: bool,
+    /// Programs run periodically; exit status 0 passes.
+    pub scripts: Vec<ScriptCheck>,
+}
+
+/// A track script, as keepalived's `vrrp_script`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptCheck {
+    pub name: String,
+    pub command: PathBuf,
+    pub args: Vec<String>,
+    pub interval: Duration,
+    /// A run that takes longer is killed and counts as a failure.
+    pub timeout: Duration,
+    pub fall: u32,
+    pub rise: u32,
 }
 
 impl Default for ChecksConfig {
@@ -91,6 +113,9 @@ impl Default for ChecksConfig {
             fast_path_probe: None,
             recursion_probe: None,
             interface: true,
+            wireguard: false,
+            bgp: false,
+            scripts: Vec::new(),
         }
     }
 }

@@ -358,3 +358,55 @@ fn a_healed_split_leaves_exactly_one_master() {
     assert!(holds_vip(&pair.node_a));
     assert!(!holds_vip(&pair.node_b));
 }
+
+/// A track script that starts failing lowers the primary's priority by
+/// its weight (150 - 60 = 90, below the standby's 100): the standby
+/// preempts, and takes the address back when the script passes again.
+#[test]
+fn a_failing_track_script_lowers_the_priority_and_the_standby_preempts() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let pair = start_pair(true);
+    let flag = pair.lab.dir().join("uplink-ok");
+    std::fs::write(&flag, "").unwrap();
+    let script = format!(
+        "\n[[vrrp.checks.scripts]]\nname = \"uplink\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"test -e {}\"]\ninterval = \"100ms\"\nfall = 2\nrise = 2\n",
+        flag.display()
+    );
+    // The scripts table belongs to [vrrp.checks], so it goes before the
+    // instance; the weight goes in the instance.
+    let config = node_config(&pair.dns, NODE_A, 150, true).with(|c| {
+        let (checks, instance) = c
+            .extra_toml
+            .split_once("[[vrrp.instances]]")
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .unwrap();
+        c.extra_toml = format!("{checks}{script}\n[[vrrp.instances]]{instance}check_weight = 60\n");
+    });
+    pair.a.rewrite_config(&config).unwrap();
+    let out = pair.a.routerctl(&["reload"]).unwrap();
+    assert!(out.success, "{}{}", out.stdout, out.stderr);
+    wait_for_state(&pair.a, "master", Duration::from_secs(3));
+    wait_for_state(&pair.b, "backup", Duration::from_secs(3));
+
+    std::fs::remove_file(&flag).unwrap();
+    wait_for_state(&pair.b, "master", Duration::from_secs(2));
+    wait_for_state(&pair.a, "backup", Duration::from_secs(1));
+    let status = pair.a.routerctl(&["vrrp", "--json"]).unwrap();
+    let json = e2e::json::parse(&status.stdout).unwrap();
+    assert_eq!(
+        json.get("instances.0.priority").and_then(|p| p.as_u64()),
+        Some(90)
+    );
+    assert_eq!(
+        json.get("failing_checks.0").and_then(|p| p.as_str()),
+        Some("script uplink"),
+        "{}",
+        status.stdout
+    );
+
+    std::fs::write(&flag, "").unwrap();
+    wait_for_state(&pair.a, "master", Duration::from_secs(3));
+    wait_for_state(&pair.b, "backup", Duration::from_secs(1));
+}
