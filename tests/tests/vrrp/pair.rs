@@ -410,3 +410,78 @@ fn a_failing_track_script_lowers_the_priority_and_the_standby_preempts() {
     wait_for_state(&pair.a, "master", Duration::from_secs(3));
     wait_for_state(&pair.b, "backup", Duration::from_secs(1));
 }
+
+/// The same pair over IPv6: adverts from the link-local addresses to
+/// ff02::12, the virtual address announced with unsolicited neighbour
+/// advertisements; a client asking the IPv6 VIP sees the standby take
+/// over from a killed primary within the master down interval.
+#[test]
+fn an_ipv6_floating_address_fails_over_too() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let vip6 = addr::v6_of(VIP);
+    let lab = Lab::new().unwrap();
+    let dns = DnsHierarchy::start(&lab).unwrap();
+    let node_a = lab.add_host("node-a", NODE_A).unwrap();
+    let node_b = lab.add_host("node-b", NODE_B).unwrap();
+    let client = lab.add_host("client", addr::CLIENT).unwrap();
+    let config = |host: &Host, priority: u8| {
+        node_config(&dns, host.v4, priority, true).with(|c| {
+            c.listen[1] = SocketAddr::new(IpAddr::V6(vip6), 53);
+            c.extra_toml = c
+                .extra_toml
+                .replace(&format!("{VIP}/16"), &format!("{vip6}/64"));
+        })
+    };
+    let a = config(&node_a, 150).start(&node_a).unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(5));
+    let b = config(&node_b, 100).start(&node_b).unwrap();
+    wait_for_state(&b, "backup", Duration::from_secs(5));
+    let holds = |host: &Host| {
+        host.run("ip", &["-o", "-6", "addr", "show", "dev", "eth0"])
+            .unwrap()
+            .contains(&format!("{vip6}/64"))
+    };
+    assert!(holds(&node_a) && !holds(&node_b));
+    let status = b.routerctl(&["vrrp", "--json"]).unwrap();
+    let json = e2e::json::parse(&status.stdout).unwrap();
+    let master = json
+        .get("instances.0.master")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        master.starts_with("fe80::"),
+        "adverts come from the link-local address: {}",
+        status.stdout
+    );
+
+    let probe = env!("CARGO_BIN_EXE_e2e-probe");
+    let target = SocketAddr::new(IpAddr::V6(vip6), 53).to_string();
+    let mut stream = client
+        .spawn("steady6", probe, &["udp-steady", &target, NAME, "200", "4"])
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &a.daemon.pid().to_string()])
+        .status();
+    while stream.is_running() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for_state(&b, "master", Duration::from_secs(1));
+    assert!(holds(&node_b));
+    let log = stream.log();
+    let lost = log.lines().filter(|l| l.ends_with(" 0")).count();
+    let answered = log.lines().filter(|l| l.ends_with(" 1")).count();
+    eprintln!(
+        "IPv6 SIGKILL: {lost} of {} queries unanswered",
+        lost + answered
+    );
+    assert!(answered > 600, "{answered} answered:\n{log}");
+    let max_lost = (bound().as_millis() as usize) * RATE as usize / 1000;
+    assert!(
+        lost <= max_lost,
+        "{lost} queries lost over IPv6, more than {max_lost}"
+    );
+}
