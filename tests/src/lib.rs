@@ -38,6 +38,7 @@ pub mod routerd;
 pub mod tls;
 pub mod traffic;
 pub mod unbound;
+pub mod vrrp_node;
 pub mod wg_lab;
 pub mod zones_lab;
 

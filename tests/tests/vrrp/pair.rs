@@ -11,6 +11,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use e2e::dns_hierarchy::HIERARCHY_TOOLS;
+use e2e::vrrp_node::{
+    PROBE_NAME, outage, parse_steady, routerd_node, vrrp_state, wait_for_vrrp_state,
+};
 use e2e::{DnsHierarchy, Host, Lab, Routerd, RouterdConfig, addr};
 
 /// Tools these tests need.
@@ -30,7 +33,7 @@ const NODE_B: Ipv4Addr = addr::VRRP2;
 const ADVERT_MS: u64 = 100;
 const MASTER_DOWN: Duration = Duration::from_millis(3 * ADVERT_MS + (256 - 100) * ADVERT_MS / 256);
 const RATE: u32 = 200;
-const NAME: &str = "www.plain.lab";
+const NAME: &str = PROBE_NAME;
 
 struct Pair {
     a: Routerd,
@@ -54,33 +57,14 @@ pub fn node_config_every(
     preempt: bool,
     advert_ms: u64,
 ) -> RouterdConfig {
-    RouterdConfig::recursive(dns).with(|c| {
-        // The node's own address first: the harness's readiness probe asks
-        // it, and the VIP is only on the master.
-        c.listen = vec![
-            SocketAddr::new(IpAddr::V4(host), 53),
-            SocketAddr::new(IpAddr::V4(VIP), 53),
-        ];
-        c.rate_limit_qps = 0;
-        c.extra_toml = format!(
-            "[vrrp.checks]\n\
-             interval = \"100ms\"\n\
-             fall = 2\n\
-             rise = 2\n\
-             probe_timeout = \"300ms\"\n\
-             fast_path_probe = \"{NAME}\"\n\
-             recursion_probe = \"plain.lab\"\n\
-             \n\
-             [[vrrp.instances]]\n\
-             name = \"dns\"\n\
-             interface = \"eth0\"\n\
-             vrid = 51\n\
-             priority = {priority}\n\
-             advert_interval = \"{advert_ms}ms\"\n\
-             preempt = {preempt}\n\
-             addresses = [\"{VIP}/16\"]\n"
-        );
-    })
+    routerd_node(
+        dns,
+        host,
+        (IpAddr::V4(VIP), 16),
+        priority,
+        preempt,
+        advert_ms,
+    )
 }
 
 fn start_pair(preempt: bool) -> Pair {
@@ -110,30 +94,11 @@ fn start_pair(preempt: bool) -> Pair {
 
 /// The state of the node's one instance, from `routerctl vrrp --json`.
 pub fn state(node: &Routerd) -> String {
-    let out = node.routerctl(&["vrrp", "--json"]).unwrap();
-    assert!(out.success, "{}{}", out.stdout, out.stderr);
-    let json = e2e::json::parse(&out.stdout).unwrap();
-    json.get("instances.0.state")
-        .and_then(|s| s.as_str())
-        .unwrap_or("?")
-        .to_string()
+    vrrp_state(node).unwrap()
 }
 
 pub fn wait_for_state(node: &Routerd, want: &str, within: Duration) {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let now = state(node);
-        if now == want {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} is {now}, not {want}, after {within:?}:\n{}",
-            node.host.name,
-            node.daemon.log_tail(30)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_vrrp_state(node, want, within).unwrap();
 }
 
 pub fn holds_vip(host: &Host) -> bool {
@@ -172,36 +137,13 @@ fn during_steady_queries(client: &Host, seconds: u64, fail: impl FnOnce()) -> Ou
         std::thread::sleep(Duration::from_millis(100));
     }
     let log = stream.log();
-    let sent: Vec<(u64, bool)> = log
-        .lines()
-        .filter_map(|line| {
-            let (at, answered) = line.split_once(' ')?;
-            Some((at.parse().ok()?, answered == "1"))
-        })
-        .collect();
+    let sent = parse_steady(&log);
     assert!(
         sent.len() as u64 >= u64::from(RATE) * seconds * 9 / 10,
         "the client sent {} queries:\n{log}",
         sent.len()
     );
-    let lost = sent.iter().filter(|(_, answered)| !answered).count();
-    let mut gap = Duration::ZERO;
-    let mut first_lost: Option<u64> = None;
-    for &(at, answered) in &sent {
-        match (answered, first_lost) {
-            (false, None) => first_lost = Some(at),
-            (true, Some(start)) => {
-                gap = gap.max(Duration::from_millis(at - start));
-                first_lost = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(start) = first_lost {
-        gap = gap.max(Duration::from_millis(
-            sent.last().map_or(start, |s| s.0) - start,
-        ));
-    }
+    let (lost, gap) = outage(&sent);
     Outage {
         lost,
         gap,
