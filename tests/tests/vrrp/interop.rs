@@ -8,7 +8,7 @@ use e2e::addr::{VRRP1, VRRP2};
 use e2e::keepalived::{KEEPALIVED_TOOLS, KeepalivedConfig, State};
 use e2e::{DnsHierarchy, Lab};
 
-use super::pair::{VIP, holds_vip, node_config_every, pair_tools, state, wait_for_state};
+use super::pair::{VIP, node_config_every, pair_tools, state, vip_on, wait_for_state};
 
 const VRID: u8 = 51;
 /// keepalived and routerd both advertise every 200 ms.
@@ -62,7 +62,7 @@ fn routerd_backs_up_keepalived_and_takes_over_when_it_dies() {
     ka.kill();
     wait_for_state(&rd, "master", FAILOVER_BOUND);
     let took = killed.elapsed();
-    assert!(holds_vip(&rd_host));
+    assert!(vip_on(&rd_host, true));
     eprintln!("routerd took over from a killed keepalived in {took:?}");
 
     // keepalived comes back with the higher priority and preempts.
@@ -70,7 +70,7 @@ fn routerd_backs_up_keepalived_and_takes_over_when_it_dies() {
     ka.wait_for_state(State::Master, Duration::from_secs(3))
         .unwrap();
     wait_for_state(&rd, "backup", Duration::from_secs(2));
-    assert!(!holds_vip(&rd_host));
+    assert!(!vip_on(&rd_host, false));
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn keepalived_backs_up_routerd_and_both_handovers_are_clean() {
     wait_for_state(&rd, "master", Duration::from_secs(3));
     ka.wait_for_state(State::Backup, Duration::from_secs(2))
         .unwrap();
-    assert!(holds_vip(&rd_host));
+    assert!(vip_on(&rd_host, true));
 
     // A clean stop sends priority 0: keepalived takes over after its skew
     // time only, well before a master down interval.
@@ -125,7 +125,7 @@ fn keepalived_backs_up_routerd_and_both_handovers_are_clean() {
     let took = stopped.elapsed();
     eprintln!("keepalived took over from a stopped routerd in {took:?}");
     assert!(
-        !holds_vip(&rd_host),
+        !vip_on(&rd_host, false),
         "routerd gave the address up on its way out"
     );
     let _ = rd.check_running();

@@ -101,6 +101,16 @@ pub fn wait_for_state(node: &Routerd, want: &str, within: Duration) {
     wait_for_vrrp_state(node, want, within).unwrap();
 }
 
+/// Whether `host` holds the VIP once it settles: waits up to a second for
+/// it to be `expected` (the state a node reports changes a moment before
+/// its address does), then answers what it sees.
+pub fn vip_on(host: &Host, expected: bool) -> bool {
+    e2e::wait_until(Duration::from_secs(1), "the VIP to settle", || {
+        (holds_vip(host) == expected).then_some(())
+    })
+    .map_or(!expected, |()| expected)
+}
+
 pub fn holds_vip(host: &Host) -> bool {
     let out = host
         .run("ip", &["-o", "-4", "addr", "show", "dev", "eth0"])
@@ -183,15 +193,15 @@ fn sigkill_of_the_primary_moves_the_address_and_it_comes_back() {
         return;
     }
     let mut pair = start_pair(true);
-    assert!(holds_vip(&pair.node_a));
-    assert!(!holds_vip(&pair.node_b));
+    assert!(vip_on(&pair.node_a, true));
+    assert!(!vip_on(&pair.node_b, false));
     let outage = during_steady_queries(&pair.client, 4, || {
         let _ = std::process::Command::new("kill")
             .args(["-9", &pair.a.daemon.pid().to_string()])
             .status();
     });
     assert_eq!(state(&pair.b), "master");
-    assert!(holds_vip(&pair.node_b));
+    assert!(vip_on(&pair.node_b, true));
     assert_within_bounds("SIGKILL", &outage);
 
     // The primary comes back and, with preempt, takes the address back;
@@ -201,8 +211,8 @@ fn sigkill_of_the_primary_moves_the_address_and_it_comes_back() {
     pair.a = config.start(&pair.node_a).unwrap();
     wait_for_state(&pair.a, "master", Duration::from_secs(3));
     wait_for_state(&pair.b, "backup", Duration::from_secs(2));
-    assert!(holds_vip(&pair.node_a));
-    assert!(!holds_vip(&pair.node_b));
+    assert!(vip_on(&pair.node_a, true));
+    assert!(!vip_on(&pair.node_b, false));
     let _ = &pair.lab;
 }
 
@@ -223,8 +233,8 @@ fn a_failing_resolver_hands_the_address_over() {
     });
     wait_for_state(&pair.a, "fault", Duration::from_secs(2));
     assert_eq!(state(&pair.b), "master");
-    assert!(!holds_vip(&pair.node_a));
-    assert!(holds_vip(&pair.node_b));
+    assert!(!vip_on(&pair.node_a, false));
+    assert!(vip_on(&pair.node_b, true));
     assert_within_bounds("resolver failure", &outage);
     let out = pair.a.routerctl(&["vrrp"]).unwrap();
     assert!(out.stdout.contains("dns recursion"), "{}", out.stdout);
@@ -262,7 +272,7 @@ fn a_primary_link_down_fails_over_and_no_preempt_keeps_the_standby() {
     std::thread::sleep(MASTER_DOWN * 3);
     assert_eq!(state(&pair.b), "master");
     assert_eq!(state(&pair.a), "backup");
-    assert!(holds_vip(&pair.node_b));
+    assert!(vip_on(&pair.node_b, true));
 }
 
 #[test]
@@ -297,8 +307,8 @@ fn a_healed_split_leaves_exactly_one_master() {
     std::thread::sleep(MASTER_DOWN * 2);
     assert_eq!(state(&pair.a), "master");
     assert_eq!(state(&pair.b), "backup");
-    assert!(holds_vip(&pair.node_a));
-    assert!(!holds_vip(&pair.node_b));
+    assert!(vip_on(&pair.node_a, true));
+    assert!(!vip_on(&pair.node_b, false));
 }
 
 /// A track script that starts failing lowers the primary's priority by
@@ -386,17 +396,22 @@ fn an_ipv6_floating_address_fails_over_too() {
             .contains(&format!("{vip6}/64"))
     };
     assert!(holds(&node_a) && !holds(&node_b));
-    let status = b.routerctl(&["vrrp", "--json"]).unwrap();
-    let json = e2e::json::parse(&status.stdout).unwrap();
-    let master = json
-        .get("instances.0.master")
-        .and_then(|m| m.as_str())
-        .unwrap_or_default()
-        .to_string();
+    // The standby names its master once the first advert arrives.
+    let master = e2e::wait_until(
+        Duration::from_secs(2),
+        "the standby to hear the master",
+        || {
+            let status = b.routerctl(&["vrrp", "--json"]).ok()?;
+            let json = e2e::json::parse(&status.stdout).ok()?;
+            json.get("instances.0.master")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        },
+    )
+    .unwrap();
     assert!(
         master.starts_with("fe80::"),
-        "adverts come from the link-local address: {}",
-        status.stdout
+        "adverts come from the link-local address, not {master}"
     );
 
     let probe = env!("CARGO_BIN_EXE_e2e-probe");
@@ -412,7 +427,12 @@ fn an_ipv6_floating_address_fails_over_too() {
         std::thread::sleep(Duration::from_millis(100));
     }
     wait_for_state(&b, "master", Duration::from_secs(1));
-    assert!(holds(&node_b));
+    e2e::wait_until(
+        Duration::from_secs(1),
+        "the standby to hold the VIP",
+        || holds(&node_b).then_some(()),
+    )
+    .unwrap();
     let log = stream.log();
     let lost = log.lines().filter(|l| l.ends_with(" 0")).count();
     let answered = log.lines().filter(|l| l.ends_with(" 1")).count();
