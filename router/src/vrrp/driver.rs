@@ -406,24 +406,25 @@ impl Runner {
         let repeat = self.config.announce_repeat;
         let name = self.config.name.clone();
         tokio::task::spawn_blocking(move || {
+            let v4: Vec<_> = addresses
+                .iter()
+                .filter_map(|a| match a {
+                    IpAddr::V4(a) => Some(*a),
+                    IpAddr::V6(_) => None,
+                })
+                .collect();
+            let v6: Vec<_> = addresses
+                .iter()
+                .filter_map(|a| match a {
+                    IpAddr::V6(a) => Some(*a),
+                    IpAddr::V4(_) => None,
+                })
+                .collect();
             for round in 0..repeat {
                 if round > 0 {
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                let v4: Vec<_> = addresses
-                    .iter()
-                    .filter_map(|a| match a {
-                        IpAddr::V4(a) => Some(*a),
-                        IpAddr::V6(_) => None,
-                    })
-                    .collect();
-                let v6: Vec<_> = addresses
-                    .iter()
-                    .filter_map(|a| match a {
-                        IpAddr::V6(a) => Some(*a),
-                        IpAddr::V4(_) => None,
-                    })
-                    .collect();
+                // An instance is of one family (checked at config load).
                 let result = if v4.is_empty() {
                     announce::announce_ipv6(&interface, &v6)
                 } else {

@@ -9,14 +9,18 @@
 //! union of what fails goes to every instance through a watch channel.
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RecordType};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::settings::{ChecksConfig, ScriptCheck};
+use crate::wireguard::resolve::ask;
 
 /// The failing checks, by name; empty when all pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,19 +138,14 @@ async fn dns_check(
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut state = Hysteresis::new();
-    let mut id: u16 = rand::random();
     loop {
         ticker.tick().await;
-        id = id.wrapping_add(1);
         let asked = if fresh_label {
             format!("probe-{:08x}.{name}", rand::random::<u32>())
         } else {
             name.clone()
         };
-        let timeout = config.probe_timeout;
-        let ok = tokio::task::spawn_blocking(move || probe(resolver, &asked, id, timeout))
-            .await
-            .unwrap_or(false);
+        let ok = probe(resolver, &asked, config.probe_timeout).await;
         if state.observe(ok, config.fall, config.rise) {
             if state.passing {
                 info!(check, "health check passes again");
@@ -233,49 +232,14 @@ pub fn appliance_findings(
 
 /// One query for `name`/A; true when an answer with NOERROR or NXDOMAIN
 /// comes back in time (SERVFAIL, REFUSED or silence fail).
-fn probe(resolver: SocketAddr, name: &str, id: u16, timeout: Duration) -> bool {
-    let bind: SocketAddr = if resolver.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    let Ok(socket) = UdpSocket::bind(bind) else {
+async fn probe(resolver: SocketAddr, name: &str, timeout: Duration) -> bool {
+    let Ok(name) = Name::from_ascii(format!("{name}.")) else {
         return false;
     };
-    if socket.set_read_timeout(Some(timeout)).is_err() || socket.connect(resolver).is_err() {
-        return false;
-    }
-    if socket.send(&query(id, name)).is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 1500];
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        let Ok(n) = socket.recv(&mut buf) else {
-            return false;
-        };
-        let Some(answer) = buf.get(..n) else {
-            return false;
-        };
-        if answer.len() >= 12 && answer[..2] == id.to_be_bytes() && answer[2] & 0x80 != 0 {
-            return matches!(answer[3] & 0x0f, 0 | 3);
-        }
-    }
-    false
-}
-
-/// A recursive query for `name`/A without EDNS.
-fn query(id: u16, name: &str) -> Vec<u8> {
-    let mut packet = Vec::with_capacity(18 + name.len());
-    packet.extend_from_slice(&id.to_be_bytes());
-    packet.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.').filter(|l| !l.is_empty()) {
-        let label = &label.as_bytes()[..label.len().min(63)];
-        packet.push(label.len() as u8);
-        packet.extend_from_slice(label);
-    }
-    packet.extend_from_slice(&[0, 0, 1, 0, 1]);
-    packet
+    matches!(
+        ask(resolver, &name, RecordType::A, timeout).await,
+        Ok(reply) if matches!(reply.metadata.response_code, ResponseCode::NoError | ResponseCode::NXDomain)
+    )
 }
 
 #[cfg(test)]
@@ -294,18 +258,6 @@ mod tests {
         assert!(!c.observe(true, 3, 2));
         assert!(c.observe(true, 3, 2));
         assert!(c.passing);
-    }
-
-    #[test]
-    fn the_probe_query_is_a_well_formed_question() {
-        let q = query(0x1234, "probe-1.lab");
-        assert_eq!(
-            q,
-            [
-                0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'p', b'r', b'o', b'b', b'e', b'-',
-                b'1', 3, b'l', b'a', b'b', 0, 0, 1, 0, 1
-            ]
-        );
     }
 
     fn script(command: &str, args: &[&str], timeout_ms: u64) -> ScriptCheck {

@@ -1,6 +1,7 @@
 //! Endpoint names resolved with the appliance's own resolver: one query to
 //! routerd's DNS service, so a tunnel's endpoint follows the same answers
 //! (local records, forward zones, cache) the house gets, and its TTL.
+//! [`ask`], the query itself, also serves VRRP's health probes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -64,6 +65,24 @@ async fn query(
     name: &Name,
     rtype: RecordType,
 ) -> Result<Option<(IpAddr, Duration)>, String> {
+    let reply = ask(server, name, rtype, QUERY_TIMEOUT).await?;
+    match reply.metadata.response_code {
+        ResponseCode::NoError => Ok(first_address(&reply)),
+        ResponseCode::NXDomain => Err(format!("{name} does not exist (NXDOMAIN)")),
+        code => Err(format!("{server} answered {code} for {name}")),
+    }
+}
+
+/// One recursive query for `name`/`rtype` to `server` (routerd's own DNS
+/// service): the reply with our id from that server, whatever its rcode,
+/// or an error when none comes within `timeout`. VRRP's health probes
+/// ask through it too.
+pub async fn ask(
+    server: SocketAddr,
+    name: &Name,
+    rtype: RecordType,
+    timeout: Duration,
+) -> Result<Message, String> {
     let bind: SocketAddr = if server.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -84,11 +103,11 @@ async fn query(
         .await
         .map_err(|e| format!("cannot ask {server} for {name}: {e}"))?;
     let mut buf = vec![0u8; 4096];
-    let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let received = tokio::time::timeout_at(deadline, socket.recv_from(&mut buf))
             .await
-            .map_err(|_| format!("{server} did not answer for {name} within {QUERY_TIMEOUT:?}"))?
+            .map_err(|_| format!("{server} did not answer for {name} within {timeout:?}"))?
             .map_err(|e| format!("reading the answer for {name}: {e}"))?;
         let (len, from) = received;
         if from != server {
@@ -97,14 +116,9 @@ async fn query(
         let Ok(reply) = Message::from_vec(&buf[..len]) else {
             continue;
         };
-        if reply.metadata.id != id {
-            continue;
+        if reply.metadata.id == id {
+            return Ok(reply);
         }
-        return match reply.metadata.response_code {
-            ResponseCode::NoError => Ok(first_address(&reply)),
-            ResponseCode::NXDomain => Err(format!("{name} does not exist (NXDOMAIN)")),
-            code => Err(format!("{server} answered {code} for {name}")),
-        };
     }
 }
 
