@@ -19,6 +19,7 @@ use crate::bgp::status::BgpStatus;
 use crate::config::{self, Config};
 use crate::filtering::{FilterStatus, Filtering};
 use crate::firewall::{Firewall, FirewallStatus};
+use crate::pair::service::PairService;
 use crate::vrrp::driver::VrrpService;
 use crate::vrrp::status::VrrpStatus;
 use crate::wireguard::manager::Wireguard;
@@ -54,6 +55,8 @@ pub struct Shared {
     /// What the sampler finds failing for VRRP's checks (stale WireGuard
     /// peers, BGP sessions down), as the instances' health sees it.
     vrrp_findings: tokio::sync::watch::Sender<Vec<String>>,
+    /// Set once at start when there is a `[pair]`.
+    pub pair: std::sync::OnceLock<PairService>,
 }
 
 #[derive(Debug)]
@@ -238,6 +241,9 @@ impl Shared {
         };
         if config.policies_dir != running.config.policies_dir {
             warn!("a change of [policies] takes effect at the next restart");
+        }
+        if config.pair != running.config.pair {
+            warn!("a change of [pair] takes effect at the next restart");
         }
         // The policy is checked before anything changes, so a bad one
         // refuses the whole reload.
@@ -486,7 +492,18 @@ fn qps(samples: &VecDeque<(Instant, u64)>) -> f64 {
 
 /// Runs the daemon with the configuration at `path` until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> anyhow::Result<()> {
-    let config = config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = match config::load(path) {
+        Ok(config) => config,
+        // A standby whose copy of the primary's part no longer checks
+        // with its own file still starts, on its own file alone.
+        Err(e) => match config::load_local(path) {
+            Ok(local) if local.pair.is_some() => {
+                error!("the primary's configuration is not used: {e}");
+                local
+            }
+            _ => anyhow::bail!("{e}"),
+        },
+    };
     run_with(path, config).await
 }
 
@@ -571,6 +588,7 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
             vrrp_findings.subscribe(),
         )
     });
+    let config_pair = config.pair.clone();
     let shared = Arc::new(Shared {
         vrrp: tokio::sync::Mutex::new(vrrp),
         vrrp_findings,
@@ -590,7 +608,16 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
             carried: Totals::default(),
         }),
         snapshot: Mutex::new(None),
+        pair: std::sync::OnceLock::new(),
     });
+    if let Some(pair) = &config_pair {
+        match PairService::start(pair.clone(), path, Arc::downgrade(&shared)).await {
+            Ok(service) => {
+                let _ = shared.pair.set(service);
+            }
+            Err(e) => error!("pair not started: {e:#}"),
+        }
+    }
     if let Some(listener) = metrics_listener {
         metrics::serve(listener, Arc::clone(&shared));
     }
@@ -629,6 +656,9 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
         }
     }
     info!("stopping");
+    if let Some(pair) = shared.pair.get() {
+        pair.stop();
+    }
     if let Some(vrrp) = shared.vrrp.lock().await.take() {
         vrrp.stop().await;
     }

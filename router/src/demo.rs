@@ -135,6 +135,7 @@ fn demo_config(dir: &std::path::Path, hints: PathBuf) -> Config {
         wireguard: crate::wireguard::settings::WireguardConfig::default(),
         bgp: None,
         vrrp: None,
+        pair: None,
     }
 }
 

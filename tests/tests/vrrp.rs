@@ -16,6 +16,9 @@
 //! client querying it 200 times a second through a SIGKILL, a resolver
 //! failure, a link going down and a split.
 //!
+//! `sync` has the standby follow the primary's configuration over the
+//! pair listener: a change appears, a broken one does not.
+//!
 //! Needs root and keepalived (the golden advert also tcpdump); skipped
 //! otherwise unless REQUIRE_E2E=1.
 
@@ -28,3 +31,5 @@ mod interop;
 mod keepalived_lab;
 #[path = "vrrp/pair.rs"]
 mod pair;
+#[path = "vrrp/sync.rs"]
+mod sync;

@@ -15,6 +15,8 @@ use serde_json::Value;
 mod bgp;
 #[path = "routerctl/dns.rs"]
 mod dns;
+#[path = "routerctl/pair.rs"]
+mod pair;
 #[path = "routerctl/policy.rs"]
 mod policy;
 #[path = "routerctl/vrrp.rs"]
@@ -57,6 +59,12 @@ enum Command {
     /// VRRP instances: state, priority now and configured, master,
     /// transitions and the last reason.
     Vrrp,
+    /// The primary/standby pair: role, the other node, both configuration
+    /// versions, the last sync, VRRP per instance; `pair sync` asks now.
+    Pair {
+        #[command(subcommand)]
+        command: Option<pair::PairCommand>,
+    },
     /// WireGuard tunnels and peers (`wg show` by default), and keys.
     Wg {
         #[command(subcommand)]
@@ -92,6 +100,7 @@ async fn execute(cli: &Cli) -> anyhow::Result<()> {
         Command::Bgp { command } => bgp::execute(&cli.socket, cli.json, command.as_ref()).await,
         Command::Wg { command } => wg::execute(&cli.socket, cli.json, command.as_ref()).await,
         Command::Vrrp => vrrp::execute(&cli.socket, cli.json).await,
+        Command::Pair { command } => pair::execute(&cli.socket, cli.json, command.as_ref()).await,
         Command::Status => {
             let (code, body) = client::call(&cli.socket, "GET", "/v1/status").await?;
             if code != 200 {

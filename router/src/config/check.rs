@@ -31,6 +31,12 @@ const LOCAL_RECORD_TTL: u32 = 300;
 pub(super) struct Checker<'a> {
     text: &'a str,
     path: &'a Path,
+    /// Absolute paths are read below this directory instead of `/`: a
+    /// standby checking the primary's file against its copies of the
+    /// primary's files.
+    root: Option<&'a Path>,
+    /// Every path the file refers to, as resolved.
+    referenced: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 impl Checker<'_> {
@@ -59,20 +65,45 @@ impl Checker<'_> {
 
     /// Relative paths in the file are relative to the file's directory.
     pub(super) fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.path
+        let resolved = match (path.is_absolute(), self.root) {
+            (true, Some(root)) => root.join(path.strip_prefix("/").unwrap_or(path)),
+            (true, None) => path.to_path_buf(),
+            (false, _) => self
+                .path
                 .parent()
                 .unwrap_or_else(|| Path::new("."))
-                .join(path)
-        }
+                .join(path),
+        };
+        self.referenced.borrow_mut().push(resolved.clone());
+        resolved
     }
 }
 
 /// Checks a parsed file. `text` and `path` locate errors.
 pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let checker = Checker { text, path };
+    check_below(raw, text, path, None).0
+}
+
+/// [`check`], reading absolute paths below `root` when it is given, and
+/// returning every path the file refers to (files and directories, as
+/// resolved), whether the check passed or not.
+pub fn check_below(
+    raw: RawConfig,
+    text: &str,
+    path: &Path,
+    root: Option<&Path>,
+) -> (Result<Config, ConfigError>, Vec<PathBuf>) {
+    let checker = Checker {
+        text,
+        path,
+        root,
+        referenced: Default::default(),
+    };
+    let result = check_with(raw, &checker);
+    (result, checker.referenced.into_inner())
+}
+
+fn check_with(raw: RawConfig, checker: &Checker<'_>) -> Result<Config, ConfigError> {
     let defaults = DnsSettings::default();
     let dns = raw.dns;
 
@@ -147,13 +178,13 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         None => defaults.workers,
     };
 
-    let cache = check_cache(&checker, &dns.cache)?;
-    let recursion = check_recursion(&checker, &dns.recursion, mode)?;
+    let cache = check_cache(checker, &dns.cache)?;
+    let recursion = check_recursion(checker, &dns.recursion, mode)?;
 
     let upstreams = dns
         .upstreams
         .iter()
-        .map(|u| check_upstream(&checker, u.get_ref(), u))
+        .map(|u| check_upstream(checker, u.get_ref(), u))
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut forward_zones = Vec::new();
@@ -178,7 +209,7 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         let upstreams = raw
             .upstreams
             .iter()
-            .map(|u| check_upstream(&checker, u, zone))
+            .map(|u| check_upstream(checker, u, zone))
             .collect::<Result<Vec<_>, _>>()?;
         forward_zones.push(ForwardZone {
             zone: name,
@@ -189,7 +220,7 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
     let local_records = dns
         .local_records
         .iter()
-        .map(|record| check_local_record(&checker, record))
+        .map(|record| check_local_record(checker, record))
         .collect::<Result<Vec<_>, _>>()?;
 
     let control_socket = raw
@@ -202,7 +233,7 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         policies
             .dir
             .map(|dir| checker.resolve(dir.get_ref()))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICIES_DIR))
+            .unwrap_or_else(|| checker.resolve(Path::new(DEFAULT_POLICIES_DIR)))
     });
 
     let (zones, zone_links, zones_error) = match &policies_dir {
@@ -215,16 +246,21 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         (Some(_), Some(_)) => PolicyZones::Unreadable,
         (Some(_), None) => PolicyZones::Known(zone_links),
     };
-    let wireguard = super::wireguard::check_wireguard(&checker, &raw.wireguard, &zone_names)?;
+    let wireguard = super::wireguard::check_wireguard(checker, &raw.wireguard, &zone_names)?;
     let bgp = raw
         .bgp
         .as_ref()
-        .map(|bgp| super::bgp::check_bgp(&checker, bgp))
+        .map(|bgp| super::bgp::check_bgp(checker, bgp))
         .transpose()?;
     let vrrp = raw
         .vrrp
         .as_ref()
-        .map(|vrrp| super::vrrp::check_vrrp(&checker, vrrp))
+        .map(|vrrp| super::vrrp::check_vrrp(checker, vrrp))
+        .transpose()?;
+    let pair = raw
+        .pair
+        .as_ref()
+        .map(|pair| super::pair::check_pair(checker, pair))
         .transpose()?;
     // The DNS service binds the virtual addresses it listens on before it
     // holds them: they come and go with the VRRP state.
@@ -234,8 +270,8 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         .filter(|ip| listen.iter().any(|l| l.ip() == *ip))
         .collect();
     let (filter_settings, filter) =
-        super::filter::check_filter(&checker, &dns.filter, zones, zones_error.as_deref())?;
-    let query_log = super::filter::check_query_log(&checker, &dns.query_log)?;
+        super::filter::check_filter(checker, &dns.filter, zones, zones_error.as_deref())?;
+    let query_log = super::filter::check_query_log(checker, &dns.query_log)?;
 
     Ok(Config {
         dns: DnsSettings {
@@ -263,6 +299,7 @@ pub fn check(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigEr
         wireguard,
         bgp,
         vrrp,
+        pair,
     })
 }
 

@@ -5,6 +5,7 @@
 mod bgp;
 mod check;
 pub mod filter;
+mod pair;
 pub mod raw;
 mod vrrp;
 mod wireguard;
@@ -13,7 +14,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use check::check;
+pub use check::{check, check_below};
 
 /// Where the daemon looks for its configuration by default.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/router/router.toml";
@@ -42,6 +43,8 @@ pub struct Config {
     pub bgp: Option<crate::bgp::settings::BgpConfig>,
     /// `None` when there is no `[vrrp]`.
     pub vrrp: Option<crate::vrrp::settings::VrrpConfig>,
+    /// `None` when there is no `[pair]`.
+    pub pair: Option<crate::pair::settings::PairConfig>,
 }
 
 /// A configuration error, located in its file.
@@ -73,8 +76,28 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads and checks the configuration file at `path`.
+/// Reads and checks the configuration file at `path`; on a standby, with
+/// the shared part replaced by the primary's copy in use, if there is one.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let local = load_local(path)?;
+    let standby = local
+        .pair
+        .as_ref()
+        .filter(|pair| pair.role == crate::pair::settings::Role::Standby);
+    let Some(pair) = standby else {
+        return Ok(local);
+    };
+    let store = crate::pair::store::Store::new(&pair.state_dir);
+    match store.current() {
+        Some(manifest) => {
+            crate::pair::bundle::overlay(local, &store.current_files(), &manifest.config_path)
+        }
+        None => Ok(local),
+    }
+}
+
+/// Reads and checks the configuration file at `path` alone.
+pub fn load_local(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         path: path.to_path_buf(),
         line: 0,
@@ -87,7 +110,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Parses and checks configuration text; `path` is used in errors and to
 /// resolve relative file names.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+    let raw = parse_raw(text, path)?;
+    check(raw, text, path)
+}
+
+/// The file as written, before any check; `path` is used in errors.
+pub fn parse_raw(text: &str, path: &Path) -> Result<raw::RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
         let (line, column) = e
             .span()
             .map(|span| line_column(text, span.start))
@@ -98,8 +127,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             column,
             message: e.message().trim().to_string(),
         }
-    })?;
-    check(raw, text, path)
+    })
 }
 
 /// 1-based line and column of a byte offset.

@@ -34,6 +34,26 @@ pub struct RawConfig {
     pub bgp: Option<Spanned<RawBgp>>,
     /// VRRP floating addresses; absent: none.
     pub vrrp: Option<Spanned<RawVrrp>>,
+    /// The other node of a primary/standby pair; absent: a single node.
+    pub pair: Option<Spanned<RawPair>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPair {
+    /// "primary" (serves its configuration) or "standby" (pulls it).
+    pub role: Spanned<String>,
+    /// `ip:port` on the management zone where this node serves its
+    /// configuration to the other; required on the primary.
+    pub listen: Option<Spanned<SocketAddr>>,
+    /// The other node's `listen`; required on the standby.
+    pub peer: Option<Spanned<SocketAddr>>,
+    /// The shared token, in a file of mode 0600 (same on both nodes).
+    pub token_file: Spanned<PathBuf>,
+    /// How often the standby asks the primary for its version.
+    pub interval: Option<Spanned<String>>,
+    /// Where the standby keeps the primary's copies.
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

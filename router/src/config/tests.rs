@@ -244,3 +244,76 @@ fn filter_mistakes_are_located_and_explained() {
     let error = parse_str("[[dns.filter.lists]]\nname = \"a b\"\npath = \"x\"\n").unwrap_err();
     assert!(error.message.contains("letters, digits"), "{error}");
 }
+
+#[test]
+fn pair_needs_its_addresses_and_a_private_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("pair.token");
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = dir.path().join("router.toml");
+    let parse = |pair: &str| super::parse(&format!("[pair]\n{pair}"), &path);
+
+    let ok = parse(&format!(
+        "role = \"primary\"\nlisten = \"192.168.10.2:8054\"\ntoken_file = \"{}\"\n",
+        token.display()
+    ))
+    .unwrap();
+    let pair = ok.pair.unwrap();
+    assert_eq!(pair.role, crate::pair::settings::Role::Primary);
+    assert!(
+        !format!("{pair:?}").contains("0123456789"),
+        "the token is never printed"
+    );
+
+    let error = parse(&format!(
+        "role = \"primary\"\ntoken_file = \"{}\"\n",
+        token.display()
+    ))
+    .unwrap_err();
+    assert!(
+        error.message.contains("the primary needs `listen`"),
+        "{error}"
+    );
+    let error = parse(&format!(
+        "role = \"standby\"\ntoken_file = \"{}\"\n",
+        token.display()
+    ))
+    .unwrap_err();
+    assert!(
+        error.message.contains("the standby needs `peer`"),
+        "{error}"
+    );
+    let error = parse(&format!(
+        "role = \"leader\"\npeer = \"192.168.10.2:8054\"\ntoken_file = \"{}\"\n",
+        token.display()
+    ))
+    .unwrap_err();
+    assert_eq!(
+        (
+            error.line,
+            error.message.contains("\"primary\" or \"standby\"")
+        ),
+        (2, true),
+        "{error}"
+    );
+
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = parse(&format!(
+        "role = \"standby\"\npeer = \"192.168.10.2:8054\"\ntoken_file = \"{}\"\n",
+        token.display()
+    ))
+    .unwrap_err();
+    assert!(error.message.contains("expected 0600"), "{error}");
+    assert_eq!(error.line, 4, "{error}");
+
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&token, "short\n").unwrap();
+    let error = parse(&format!(
+        "role = \"standby\"\npeer = \"192.168.10.2:8054\"\ntoken_file = \"{}\"\n",
+        token.display()
+    ))
+    .unwrap_err();
+    assert!(error.message.contains("at least 16 characters"), "{error}");
+}

@@ -9,7 +9,8 @@
 //! `GET /v1/dns/lists` cover filtering and the query log;
 //! `GET /v1/wireguard` reports tunnels and peers; `GET /v1/bgp` and
 //! `GET /v1/bgp/routes?prefix=P` the BGP sessions and candidate routes,
-//! `POST /v1/bgp/reset` restarts one session.
+//! `POST /v1/bgp/reset` restarts one session; `GET /v1/pair` and
+//! `POST /v1/pair/sync` the primary/standby pair.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,8 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
         .route("/v1/dns/refresh", post(dns::refresh))
         .route("/v1/wireguard", get(wireguard))
         .route("/v1/vrrp", get(vrrp_instances))
+        .route("/v1/pair", get(pair_status))
+        .route("/v1/pair/sync", post(pair_sync))
         .route("/v1/bgp", get(bgp_peers))
         .route("/v1/bgp/routes", get(bgp_routes))
         .route("/v1/bgp/reset", post(bgp_reset))
@@ -82,6 +85,53 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.status().await).into_response()
+}
+
+fn no_pair() -> Response {
+    error_response(
+        StatusCode::CONFLICT,
+        "this node is not in a pair: add a [pair] section to its configuration",
+    )
+}
+
+/// The pair's status with this node's VRRP instances, the other half of
+/// what an operator asks "which node holds what".
+async fn pair_status(State(shared): State<Arc<Shared>>) -> Response {
+    let Some(pair) = shared.pair.get() else {
+        return no_pair();
+    };
+    let status = pair.status();
+    let vrrp: Vec<_> = shared
+        .vrrp_status()
+        .await
+        .map(|v| v.instances)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| {
+            json!({
+                "name": i.name,
+                "state": i.state,
+                "priority": i.priority,
+                "configured_priority": i.configured_priority,
+                "master": i.master,
+            })
+        })
+        .collect();
+    let mut body = serde_json::to_value(status).unwrap_or_default();
+    if let Some(object) = body.as_object_mut() {
+        object.insert("vrrp".into(), serde_json::Value::Array(vrrp));
+    }
+    Json(body).into_response()
+}
+
+async fn pair_sync(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.pair.get() {
+        Some(pair) => {
+            pair.sync_now();
+            Json(json!({ "message": "asking the primary now" })).into_response()
+        }
+        None => no_pair(),
+    }
 }
 
 async fn vrrp_instances(State(shared): State<Arc<Shared>>) -> Response {

@@ -1,0 +1,105 @@
+//! `routerctl pair`: this node's role, the other node, both configuration
+//! versions, the last sync and this node's VRRP instances.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::dns::{call, print_or};
+use super::text;
+
+#[derive(Debug, Subcommand)]
+pub enum PairCommand {
+    /// Ask the primary now instead of at the next interval (standby), and
+    /// try again a version refused before.
+    Sync,
+}
+
+pub async fn execute(
+    socket: &Path,
+    json_output: bool,
+    command: Option<&PairCommand>,
+) -> anyhow::Result<()> {
+    match command {
+        None => {
+            let body = call(socket, "GET", "/v1/pair", None).await?;
+            print_or(json_output, &body, render)
+        }
+        Some(PairCommand::Sync) => {
+            let body = call(socket, "POST", "/v1/pair/sync", None).await?;
+            print_or(json_output, &body, |b| format!("{}\n", text(&b["message"])))
+        }
+    }
+}
+
+fn short(version: &Value) -> String {
+    match version.as_str() {
+        Some(v) => v.get(..12).unwrap_or(v).to_string(),
+        None => "none".into(),
+    }
+}
+
+fn render(body: &Value) -> String {
+    let role = text(&body["role"]);
+    let other = if role == "primary" {
+        "standby"
+    } else {
+        "primary"
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "role      {role}");
+    let peer = match (body["peer"].as_str(), body["listen"].as_str()) {
+        (Some(peer), _) => peer.to_string(),
+        (None, Some(listen)) => format!("(asks this node on {listen})"),
+        (None, None) => "-".into(),
+    };
+    let contact = match body["last_contact_secs"].as_u64() {
+        Some(secs) => format!("last contact {secs}s ago"),
+        None => "never in contact".into(),
+    };
+    let reachable = if body["peer_reachable"].as_bool() == Some(true) {
+        "reachable"
+    } else {
+        "NOT reachable"
+    };
+    let _ = writeln!(out, "{other:<9} {peer}  {reachable}, {contact}");
+    let sync = if body["in_sync"].as_bool() == Some(true) {
+        "in sync"
+    } else {
+        "DIFFERENT"
+    };
+    let _ = writeln!(
+        out,
+        "versions  this node {}  {other} {}  ({sync})",
+        short(&body["version"]),
+        short(&body["peer_version"])
+    );
+    if let Some(last) = body["last_sync"].as_object() {
+        let _ = writeln!(
+            out,
+            "last sync {}s ago: {} {}: {}",
+            text(&last["secs_ago"]),
+            text(&last["outcome"]),
+            short(&last["version"]),
+            text(&last["message"])
+        );
+    }
+    if let Some(error) = body["last_error"].as_str() {
+        let _ = writeln!(out, "error     {error}");
+    }
+    for instance in body["vrrp"].as_array().into_iter().flatten() {
+        let master = instance["master"]
+            .as_str()
+            .map_or(String::new(), |m| format!(", master {m}"));
+        let _ = writeln!(
+            out,
+            "vrrp      {}: {} (priority {}{master})",
+            text(&instance["name"]),
+            text(&instance["state"]),
+            text(&instance["priority"])
+        );
+    }
+    out
+}

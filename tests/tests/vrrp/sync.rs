@@ -1,0 +1,175 @@
+//! The primary's configuration reaches the standby: over the pair
+//! listener on the primary's address, with the shared token; a change
+//! appears, a broken change does not, and each node keeps its own
+//! addresses and VRRP priority.
+//!
+//! ```text
+//!   node-a 10.53.0.90  primary (VRRP priority 150), pair listener :8054
+//!   node-b 10.53.0.91  standby (priority 100), pulls from node-a
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use e2e::dig::{Query, dig};
+use e2e::{DnsHierarchy, Host, Lab, Routerd, RouterdConfig, addr};
+
+use super::pair::{node_config_every, pair_tools, wait_for_state};
+
+const NODE_A: Ipv4Addr = addr::VRRP1;
+const NODE_B: Ipv4Addr = addr::VRRP2;
+const PORT: u16 = 8054;
+const RECORD: &str = "printer.home.arpa";
+
+fn pair_toml(role: &str, lab: &Lab, host: &Host) -> String {
+    let token = lab.dir().join("pair.token");
+    let place = match role {
+        "primary" => format!("listen = \"{NODE_A}:{PORT}\""),
+        _ => format!("peer = \"{NODE_A}:{PORT}\""),
+    };
+    format!(
+        "\n[pair]\nrole = \"{role}\"\n{place}\ntoken_file = \"{}\"\ninterval = \"1s\"\nstate_dir = \"{}\"\n",
+        token.display(),
+        lab.dir().join(format!("{}-pair", host.name)).display()
+    )
+}
+
+fn node(dns: &DnsHierarchy, lab: &Lab, host: &Host, role: &str, priority: u8) -> RouterdConfig {
+    node_config_every(dns, host.v4, priority, true, 100).with(|c| {
+        c.extra_toml.push_str(&pair_toml(role, lab, host));
+    })
+}
+
+/// The A records `server` gives for [`RECORD`].
+fn record_on(client: &Host, server: Ipv4Addr) -> Vec<String> {
+    dig(client, IpAddr::V4(server), &Query::new(RECORD, "A"))
+        .map(|r| r.answers("A").into_iter().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn pair_json(node: &Routerd) -> e2e::json::Value {
+    let out = node.routerctl(&["pair", "--json"]).unwrap();
+    assert!(out.success, "routerctl pair: {}{}", out.stdout, out.stderr);
+    e2e::json::parse(&out.stdout).unwrap()
+}
+
+fn text(json: &e2e::json::Value, path: &str) -> String {
+    json.get(path)
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Asks the standby to sync now and waits for it to answer `want`.
+fn standby_answers(standby: &Routerd, client: &Host, want: &[&str]) {
+    let out = standby.routerctl(&["pair", "sync"]).unwrap();
+    assert!(out.success, "{}{}", out.stdout, out.stderr);
+    let result = e2e::wait_until(Duration::from_secs(10), "the standby to follow", || {
+        (record_on(client, NODE_B) == want).then_some(())
+    });
+    if result.is_err() {
+        panic!(
+            "the standby answers {:?}, not {want:?}; routerctl pair:\n{}",
+            record_on(client, NODE_B),
+            standby.routerctl(&["pair"]).unwrap().stdout
+        );
+    }
+}
+
+#[test]
+fn the_standby_follows_the_primary_and_refuses_a_broken_change() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let dns = DnsHierarchy::start(&lab).unwrap();
+    let token = lab.dir().join("pair.token");
+    std::fs::write(&token, "lab-pair-token-0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let node_a = lab.add_host("node-a", NODE_A).unwrap();
+    let node_b = lab.add_host("node-b", NODE_B).unwrap();
+    let client = lab.add_host("client", addr::CLIENT).unwrap();
+
+    let primary_config =
+        node(&dns, &lab, &node_a, "primary", 150).local_record(RECORD, "A", "192.168.1.20", 60);
+    let a = primary_config.start(&node_a).unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    let b = node(&dns, &lab, &node_b, "standby", 100)
+        .start(&node_b)
+        .unwrap();
+    wait_for_state(&b, "backup", Duration::from_secs(3));
+    assert_eq!(record_on(&client, NODE_A), ["192.168.1.20"]);
+
+    // First sync: the primary's record, on the standby's own address.
+    standby_answers(&b, &client, &["192.168.1.20"]);
+    let standby = pair_json(&b);
+    let primary = pair_json(&a);
+    assert_eq!(text(&standby, "role"), "standby");
+    assert_eq!(text(&standby, "last_sync.outcome"), "applied");
+    assert_eq!(standby.get("in_sync").and_then(|v| v.as_bool()), Some(true));
+    assert_eq!(text(&standby, "version"), text(&primary, "version"));
+    assert_eq!(text(&primary, "peer_version"), text(&primary, "version"));
+    assert_eq!(
+        primary.get("peer_reachable").and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    // Node-specific settings stayed: the standby is still the backup with
+    // its own priority.
+    assert_eq!(text(&standby, "vrrp.0.state"), "backup");
+    assert_eq!(
+        standby.get("vrrp.0.priority").and_then(|v| v.as_u64()),
+        Some(100)
+    );
+    let shown = b.routerctl(&["pair"]).unwrap().stdout;
+    assert!(shown.contains("role      standby"), "{shown}");
+    assert!(shown.contains("in sync"), "{shown}");
+    assert!(shown.contains("vrrp      dns: backup"), "{shown}");
+
+    // A change on the primary appears on the standby.
+    let changed = primary_config.clone().with(|c| {
+        c.local_records[0].value = "192.168.1.21".into();
+    });
+    a.rewrite_config(&changed).unwrap();
+    assert!(a.routerctl(&["reload"]).unwrap().success);
+    assert_eq!(record_on(&client, NODE_A), ["192.168.1.21"]);
+    standby_answers(&b, &client, &["192.168.1.21"]);
+    let good_version = text(&pair_json(&b), "version");
+
+    // A broken change: the primary refuses it and does not hand it out;
+    // the standby keeps the last good copy.
+    let broken = std::fs::read_to_string(&a.config)
+        .unwrap()
+        .replace("192.168.1.21", "192.168.1.300");
+    a.write_config_text(&broken).unwrap();
+    assert!(!a.routerctl(&["reload"]).unwrap().success);
+    assert!(b.routerctl(&["pair", "sync"]).unwrap().success);
+    // The primary looks at its files when asked and every interval.
+    let error = e2e::wait_until(Duration::from_secs(3), "the primary to report", || {
+        Some(text(&pair_json(&a), "last_error")).filter(|e| !e.is_empty())
+    })
+    .unwrap();
+    assert!(
+        error.contains("not handed to the standby") && error.contains("192.168.1.300"),
+        "{error}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(record_on(&client, NODE_B), ["192.168.1.21"]);
+    let standby = pair_json(&b);
+    assert_eq!(text(&standby, "version"), good_version);
+    assert_eq!(
+        standby.get("peer_reachable").and_then(|v| v.as_bool()),
+        Some(true)
+    );
+
+    // Without the token, the primary hands out nothing.
+    let probe = env!("CARGO_BIN_EXE_e2e-probe");
+    let out = client
+        .exec(
+            probe,
+            &["http-get", &format!("{NODE_A}:{PORT}"), "/v1/pair/bundle"],
+        )
+        .unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.starts_with("HTTP/1.1 401"), "{page}");
+}
