@@ -492,6 +492,10 @@ fn qps(samples: &VecDeque<(Instant, u64)>) -> f64 {
 
 /// Runs the daemon with the configuration at `path` until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> anyhow::Result<()> {
+    let initial = match config::load_local(path).map(|c| c.pair) {
+        Ok(Some(pair)) => crate::pair::service::initial_sync(&pair, path).await,
+        _ => None,
+    };
     let config = match config::load(path) {
         Ok(config) => config,
         // A standby whose copy of the primary's part no longer checks
@@ -504,11 +508,19 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
             _ => anyhow::bail!("{e}"),
         },
     };
-    run_with(path, config).await
+    run_started(path, config, initial).await
 }
 
 /// Runs the daemon with an already checked configuration.
 pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
+    run_started(path, config, None).await
+}
+
+async fn run_started(
+    path: &Path,
+    config: Config,
+    initial: Option<crate::pair::service::InitialSync>,
+) -> anyhow::Result<()> {
     // Bind the control socket first: if another routerd owns it, fail
     // before touching port 53.
     let control_listener = control::bind(&config.control_socket)?;
@@ -519,6 +531,9 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
         Some(dir) => {
             let mut firewall = Firewall::new(dir.clone());
             firewall.set_tunnel_interfaces(config.wireguard.interfaces());
+            if let Some(pair) = &config.pair {
+                firewall.set_own_addresses(pair.zone_addresses.clone());
+            }
             if let Err(e) = firewall.apply(None).await {
                 error!(dir = %dir.display(), error = %e.error, "policy not applied at start");
             }
@@ -611,7 +626,7 @@ pub async fn run_with(path: &Path, config: Config) -> anyhow::Result<()> {
         pair: std::sync::OnceLock::new(),
     });
     if let Some(pair) = &config_pair {
-        match PairService::start(pair.clone(), path, Arc::downgrade(&shared)).await {
+        match PairService::start(pair.clone(), path, Arc::downgrade(&shared), initial).await {
             Ok(service) => {
                 let _ = shared.pair.set(service);
             }

@@ -29,6 +29,8 @@ pub struct Firewall {
     /// Interfaces the WireGuard tunnels bring up with their own
     /// addresses: their zones' links are left to the tunnels.
     tunnel_interfaces: Vec<String>,
+    /// This node's own zone addresses, in place of the policy's.
+    own_addresses: policies::NodeAddresses,
 }
 
 #[derive(Debug, Clone)]
@@ -160,12 +162,18 @@ impl Firewall {
             rollbacks: 0,
             next_pending_id: 1,
             tunnel_interfaces: Vec::new(),
+            own_addresses: policies::NodeAddresses::new(),
         }
     }
 
     /// Names the interfaces that WireGuard tunnels own.
     pub fn set_tunnel_interfaces(&mut self, interfaces: Vec<String>) {
         self.tunnel_interfaces = interfaces;
+    }
+
+    /// Sets this node's own zone addresses (`[pair] zone_addresses`).
+    pub fn set_own_addresses(&mut self, addresses: policies::NodeAddresses) {
+        self.own_addresses = addresses;
     }
 
     /// Validates `dir` (default: the configured one) and compares it with
@@ -176,11 +184,11 @@ impl Firewall {
             .applied
             .as_ref()
             .map(|applied| (&applied.loaded.policy, &applied.ruleset));
-        check_dir(dir, running, Some(&self.nft))
+        check_dir(dir, running, Some(&self.nft), &self.own_addresses)
     }
 
     fn load(&self, dir: &Path) -> Result<(Loaded, Ruleset), PolicyError> {
-        load(dir, Some(&self.nft))
+        load(dir, Some(&self.nft), &self.own_addresses)
     }
 
     /// Loads the policy from disk and applies it: zone interfaces first,
@@ -383,8 +391,13 @@ impl Firewall {
 /// Loads and compiles the policy in `dir`; with `nft`, also asks nft
 /// whether it would take the ruleset, which catches what our model cannot
 /// (a kernel without a needed expression) and changes nothing.
-fn load(dir: &Path, nft: Option<&Nft>) -> Result<(Loaded, Ruleset), PolicyError> {
-    let loaded = policies::load_dir(dir, &protected())?;
+fn load(
+    dir: &Path,
+    nft: Option<&Nft>,
+    own_addresses: &policies::NodeAddresses,
+) -> Result<(Loaded, Ruleset), PolicyError> {
+    let mut loaded = policies::load_dir(dir, &protected())?;
+    policies::localize(&mut loaded.policy, own_addresses)?;
     let ruleset = policies::compile(&loaded.policy);
     if let Some(nft) = nft {
         nft.check(&ruleset)?;
@@ -399,9 +412,10 @@ pub fn check_dir(
     dir: &Path,
     running: Option<(&policies::Policy, &Ruleset)>,
     nft: Option<&Nft>,
+    own_addresses: &policies::NodeAddresses,
 ) -> CheckReport {
     let dir = dir.to_path_buf();
-    match load(&dir, nft) {
+    match load(&dir, nft, own_addresses) {
         Err(e) => CheckReport {
             dir,
             ok: false,

@@ -236,8 +236,17 @@ fn check_with(raw: RawConfig, checker: &Checker<'_>) -> Result<Config, ConfigErr
             .unwrap_or_else(|| checker.resolve(Path::new(DEFAULT_POLICIES_DIR)))
     });
 
+    let pair = raw
+        .pair
+        .as_ref()
+        .map(|pair| super::pair::check_pair(checker, pair))
+        .transpose()?;
+    let own_addresses = pair
+        .as_ref()
+        .map(|p| p.zone_addresses.clone())
+        .unwrap_or_default();
     let (zones, zone_links, zones_error) = match &policies_dir {
-        Some(dir) => policy_zones(dir),
+        Some(dir) => policy_zones(dir, &own_addresses),
         None => (Vec::new(), Vec::new(), None),
     };
     let zone_names = match (&policies_dir, &zones_error) {
@@ -256,11 +265,6 @@ fn check_with(raw: RawConfig, checker: &Checker<'_>) -> Result<Config, ConfigErr
         .vrrp
         .as_ref()
         .map(|vrrp| super::vrrp::check_vrrp(checker, vrrp))
-        .transpose()?;
-    let pair = raw
-        .pair
-        .as_ref()
-        .map(|pair| super::pair::check_pair(checker, pair))
         .transpose()?;
     // The DNS service binds the virtual addresses it listens on before it
     // holds them: they come and go with the VRRP state.
@@ -320,8 +324,15 @@ pub(super) struct TunnelZone {
 /// The policy's zones and their networks, for filtering groups and the
 /// query log, and their interfaces and router addresses, for tunnels;
 /// with the reason when the policy does not load.
-fn policy_zones(dir: &Path) -> (Vec<ZoneNetworks>, Vec<TunnelZone>, Option<String>) {
-    match policies::load_dir(dir, &policies::Protected::default()) {
+fn policy_zones(
+    dir: &Path,
+    own_addresses: &policies::NodeAddresses,
+) -> (Vec<ZoneNetworks>, Vec<TunnelZone>, Option<String>) {
+    let loaded = policies::load_dir(dir, &policies::Protected::default()).and_then(|mut loaded| {
+        policies::localize(&mut loaded.policy, own_addresses)?;
+        Ok(loaded)
+    });
+    match loaded {
         Ok(loaded) => (
             loaded
                 .policy

@@ -69,6 +69,21 @@ pub(super) fn check_pair(
         .as_ref()
         .map(|dir| checker.resolve(dir))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let zone_addresses = raw
+        .zone_addresses
+        .as_ref()
+        .map(|z| z.get_ref().clone())
+        .unwrap_or_default();
+    for (zone, addresses) in &zone_addresses {
+        if addresses.is_empty()
+            && let Some(spanned) = &raw.zone_addresses
+        {
+            return Err(checker.error_at(
+                spanned,
+                format!("zone_addresses: zone `{zone}` has no address: expected e.g. [\"192.168.10.3/24\"]"),
+            ));
+        }
+    }
     Ok(PairConfig {
         role,
         listen,
@@ -76,5 +91,6 @@ pub(super) fn check_pair(
         token,
         interval,
         state_dir,
+        zone_addresses,
     })
 }

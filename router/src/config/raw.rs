@@ -54,6 +54,9 @@ pub struct RawPair {
     pub interval: Option<Spanned<String>>,
     /// Where the standby keeps the primary's copies.
     pub state_dir: Option<PathBuf>,
+    /// This node's own addresses on the policy's zones, replacing those
+    /// the (shared) policy files give: `{ admin = ["192.168.10.3/24"] }`.
+    pub zone_addresses: Option<Spanned<std::collections::BTreeMap<String, Vec<IpNet>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

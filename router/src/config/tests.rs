@@ -262,6 +262,24 @@ fn pair_needs_its_addresses_and_a_private_token() {
     .unwrap();
     let pair = ok.pair.unwrap();
     assert_eq!(pair.role, crate::pair::settings::Role::Primary);
+    assert!(pair.zone_addresses.is_empty());
+
+    let standby = parse(&format!(
+        "role = \"standby\"\npeer = \"192.168.10.2:8054\"\ntoken_file = \"{}\"\nzone_addresses = {{ admin = [\"192.168.10.3/24\", \"fd00:10::3/64\"] }}\n",
+        token.display()
+    ))
+    .unwrap();
+    assert_eq!(standby.pair.unwrap().zone_addresses["admin"].len(), 2);
+    let error = parse(&format!(
+        "role = \"standby\"\npeer = \"192.168.10.2:8054\"\ntoken_file = \"{}\"\nzone_addresses = {{ admin = [] }}\n",
+        token.display()
+    ))
+    .unwrap_err();
+    assert!(
+        error.message.contains("zone `admin` has no address"),
+        "{error}"
+    );
+    assert_eq!(error.line, 5, "{error}");
     assert!(
         !format!("{pair:?}").contains("0123456789"),
         "the token is never printed"

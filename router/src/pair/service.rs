@@ -32,6 +32,8 @@ use crate::daemon::Shared;
 
 /// One request to the primary, connection included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a starting standby waits for the primary.
+const INITIAL_TIMEOUT: Duration = Duration::from_secs(3);
 /// The primary counts the standby as reachable while it asked within
 /// this many intervals.
 const REACHABLE_INTERVALS: u32 = 3;
@@ -126,7 +128,16 @@ impl PairService {
         config: PairConfig,
         config_path: &Path,
         shared: Weak<Shared>,
+        initial: Option<InitialSync>,
     ) -> anyhow::Result<PairService> {
+        let last_sync = initial.as_ref().map(|i| {
+            let (outcome, message) = match &i.refused {
+                None => ("applied", "at start".to_string()),
+                Some(e) => ("refused", e.clone()),
+            };
+            (Instant::now(), i.version.clone(), outcome, message)
+        });
+        let refused = initial.and_then(|i| i.refused.map(|_| i.version));
         let inner = Arc::new(Inner {
             config,
             config_path: config_path.to_path_buf(),
@@ -134,9 +145,9 @@ impl PairService {
                 version: None,
                 peer_version: None,
                 last_contact: None,
-                last_sync: None,
+                last_sync,
                 last_error: None,
-                refused: None,
+                refused,
                 good: None,
             }),
             wake: Notify::new(),
@@ -394,6 +405,76 @@ async fn sync_once(inner: &Arc<Inner>, shared: &Weak<Shared>) {
     }
 }
 
+/// At the standby's start, before any service: one try to take the
+/// primary's current version, so the standby comes up with the pair's
+/// configuration (its policy included) rather than its own file's. An
+/// unreachable primary or a copy that does not check leaves what is
+/// there.
+pub async fn initial_sync(config: &PairConfig, config_path: &Path) -> Option<InitialSync> {
+    let (Role::Standby, Some(peer)) = (config.role, config.peer) else {
+        return None;
+    };
+    let store = Store::new(&config.state_dir);
+    let have = store.current().map(|m| m.version);
+    let answer = tokio::time::timeout(INITIAL_TIMEOUT, fetch(peer, &config.token, have.as_deref()))
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the primary at {peer} did not answer within {INITIAL_TIMEOUT:?}"
+            ))
+        });
+    let bundle = match answer {
+        Ok(Answer {
+            bundle: Some(bundle),
+            ..
+        }) => bundle,
+        Ok(Answer { bundle: None, .. }) => return None,
+        Err(e) => {
+            warn!(
+                "pair: {e}; starting with version {}",
+                have.as_deref().map_or("(none)", Bundle::short)
+            );
+            return None;
+        }
+    };
+    let version = bundle.version.clone();
+    let config_path = config_path.to_path_buf();
+    let checked =
+        tokio::task::spawn_blocking(move || stage_and_commit(&store, &config_path, &bundle))
+            .await
+            .unwrap_or_else(|e| Err(format!("checking the copy failed: {e}")));
+    Some(match checked {
+        Ok(_) => {
+            info!(
+                version = Bundle::short(&version),
+                "pair: starting with the primary's configuration"
+            );
+            InitialSync {
+                version,
+                refused: None,
+            }
+        }
+        Err(e) => {
+            warn!(
+                version = Bundle::short(&version),
+                "pair: the primary's configuration is refused: {e}"
+            );
+            InitialSync {
+                version,
+                refused: Some(e),
+            }
+        }
+    })
+}
+
+/// What [`initial_sync`] did, for the status.
+#[derive(Debug, Clone)]
+pub struct InitialSync {
+    pub version: String,
+    /// Why the copy was refused; `None`: applied.
+    pub refused: Option<String>,
+}
+
 /// Verifies, stores and checks a bundle against this node's own file, and
 /// puts it in use when everything holds; returns the version it replaced.
 pub(crate) fn stage_and_commit(
@@ -408,8 +489,14 @@ pub(crate) fn stage_and_commit(
         let effective = bundle::overlay(local, &dir.join("files"), &bundle.config_path)
             .map_err(|e| e.to_string())?;
         if let Some(policies) = &effective.policies_dir {
-            policies::load_dir(policies, &policies::Protected::default())
+            let mut loaded = policies::load_dir(policies, &policies::Protected::default())
                 .map_err(|e| e.to_string())?;
+            let own = effective
+                .pair
+                .as_ref()
+                .map(|p| p.zone_addresses.clone())
+                .unwrap_or_default();
+            policies::localize(&mut loaded.policy, &own).map_err(|e| e.to_string())?;
         }
         Ok::<_, String>(())
     })();

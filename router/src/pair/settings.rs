@@ -70,4 +70,6 @@ pub struct PairConfig {
     pub token: Token,
     pub interval: Duration,
     pub state_dir: PathBuf,
+    /// This node's addresses on the zones, in place of the policy's.
+    pub zone_addresses: policies::NodeAddresses,
 }

@@ -1,7 +1,8 @@
 //! The primary's configuration reaches the standby: over the pair
 //! listener on the primary's address, with the shared token; a change
 //! appears, a broken change does not, and each node keeps its own
-//! addresses and VRRP priority.
+//! addresses (its zone address in the shared policy included) and VRRP
+//! priority.
 //!
 //! ```text
 //!   node-a 10.53.0.90  primary (VRRP priority 150), pair listener :8054
@@ -22,11 +23,27 @@ const NODE_B: Ipv4Addr = addr::VRRP2;
 const PORT: u16 = 8054;
 const RECORD: &str = "printer.home.arpa";
 
+/// One zone on the lab link, open to the router (VRRP, DNS and the pair
+/// listener pass), with the primary's address.
+const POLICY: &str = r#"
+[management]
+zone = "lan"
+ssh_port = 22
+
+[[zone]]
+name = "lan"
+interface = "eth0"
+ipv4 = ["10.53.0.90/16"]
+input = "accept"
+forward = "drop"
+"#;
+
 fn pair_toml(role: &str, lab: &Lab, host: &Host) -> String {
     let token = lab.dir().join("pair.token");
     let place = match role {
         "primary" => format!("listen = \"{NODE_A}:{PORT}\""),
-        _ => format!("peer = \"{NODE_A}:{PORT}\""),
+        // The standby's own address on the policy's zone.
+        _ => format!("peer = \"{NODE_A}:{PORT}\"\nzone_addresses = {{ lan = [\"{NODE_B}/16\"] }}"),
     };
     format!(
         "\n[pair]\nrole = \"{role}\"\n{place}\ntoken_file = \"{}\"\ninterval = \"1s\"\nstate_dir = \"{}\"\n",
@@ -91,8 +108,15 @@ fn the_standby_follows_the_primary_and_refuses_a_broken_change() {
     let node_b = lab.add_host("node-b", NODE_B).unwrap();
     let client = lab.add_host("client", addr::CLIENT).unwrap();
 
-    let primary_config =
-        node(&dns, &lab, &node_a, "primary", 150).local_record(RECORD, "A", "192.168.1.20", 60);
+    let policies = lab.dir().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(policies.join("lan.toml"), POLICY).unwrap();
+    let primary_config = node(&dns, &lab, &node_a, "primary", 150)
+        .local_record(RECORD, "A", "192.168.1.20", 60)
+        .with(|c| {
+            c.extra_toml
+                .push_str(&format!("\n[policies]\ndir = \"{}\"\n", policies.display()));
+        });
     let a = primary_config.start(&node_a).unwrap();
     wait_for_state(&a, "master", Duration::from_secs(3));
     let b = node(&dns, &lab, &node_b, "standby", 100)
@@ -101,12 +125,30 @@ fn the_standby_follows_the_primary_and_refuses_a_broken_change() {
     wait_for_state(&b, "backup", Duration::from_secs(3));
     assert_eq!(record_on(&client, NODE_A), ["192.168.1.20"]);
 
-    // First sync: the primary's record, on the standby's own address.
-    standby_answers(&b, &client, &["192.168.1.20"]);
+    // The standby started with the primary's configuration: its record,
+    // answered on the standby's own address, and its policy, with the
+    // standby's own address on the zone rather than the primary's.
     let standby = pair_json(&b);
-    let primary = pair_json(&a);
     assert_eq!(text(&standby, "role"), "standby");
     assert_eq!(text(&standby, "last_sync.outcome"), "applied");
+    assert_eq!(text(&standby, "last_sync.message"), "at start");
+    standby_answers(&b, &client, &["192.168.1.20"]);
+    let table = node_b
+        .run("nft", &["list", "table", "inet", "router"])
+        .unwrap();
+    assert!(
+        table.contains("eth0"),
+        "the standby applies the shared policy:\n{table}"
+    );
+    let addresses = node_b
+        .run("ip", &["-o", "-4", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    assert!(
+        !addresses.contains(&format!("{NODE_A}/")),
+        "the standby must not take the primary's zone address: {addresses}"
+    );
+    let standby = pair_json(&b);
+    let primary = pair_json(&a);
     assert_eq!(standby.get("in_sync").and_then(|v| v.as_bool()), Some(true));
     assert_eq!(text(&standby, "version"), text(&primary, "version"));
     assert_eq!(text(&primary, "peer_version"), text(&primary, "version"));

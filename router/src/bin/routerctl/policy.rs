@@ -141,7 +141,12 @@ async fn check(socket: &Path, json_output: bool, dir: Option<&Path>) -> anyhow::
 }
 
 fn local_check(dir: &Path) -> Value {
-    json!(router::firewall::check_dir(dir, None, None))
+    json!(router::firewall::check_dir(
+        dir,
+        None,
+        None,
+        &Default::default()
+    ))
 }
 
 fn diagnostic_text(d: &Value) -> String {
