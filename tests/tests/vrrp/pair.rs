@@ -447,3 +447,54 @@ fn an_ipv6_floating_address_fails_over_too() {
         "{lost} queries lost over IPv6, more than {max_lost}"
     );
 }
+
+/// With multicast VRRP dropped on both nodes (a switch that filters it),
+/// adverts to unicast peers keep one master, and a SIGKILL still moves
+/// the address within the same bound.
+#[test]
+fn unicast_peers_keep_the_pair_working_without_multicast() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let dns = DnsHierarchy::start(&lab).unwrap();
+    let node_a = lab.add_host("node-a", NODE_A).unwrap();
+    let node_b = lab.add_host("node-b", NODE_B).unwrap();
+    let client = lab.add_host("client", addr::CLIENT).unwrap();
+    let no_multicast = lab.dir().join("no-multicast.nft");
+    std::fs::write(
+        &no_multicast,
+        "add table inet filtering_switch\n\
+         add chain inet filtering_switch input { type filter hook input priority 0; }\n\
+         add rule inet filtering_switch input ip daddr 224.0.0.18 drop\n",
+    )
+    .unwrap();
+    for node in [&node_a, &node_b] {
+        node.run("nft", &["-f", &no_multicast.to_string_lossy()])
+            .unwrap();
+    }
+    let unicast = |host: Ipv4Addr, peer: Ipv4Addr, priority: u8| {
+        node_config(&dns, host, priority, true).with(|c| {
+            c.extra_toml
+                .push_str(&format!("unicast_peers = [\"{peer}\"]\n"));
+        })
+    };
+    let a = unicast(NODE_A, NODE_B, 150).start(&node_a).unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    let b = unicast(NODE_B, NODE_A, 100).start(&node_b).unwrap();
+    wait_for_state(&b, "backup", Duration::from_secs(3));
+    // Held for several master down intervals: the adverts arrive.
+    std::thread::sleep(MASTER_DOWN * 4);
+    assert_eq!(state(&b), "backup");
+    assert!(vip_on(&node_a, true));
+    assert!(!vip_on(&node_b, false));
+
+    let outage = during_steady_queries(&client, 4, || {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &a.daemon.pid().to_string()])
+            .status();
+    });
+    assert_eq!(state(&b), "master");
+    assert!(vip_on(&node_b, true));
+    assert_within_bounds("SIGKILL, unicast", &outage);
+}
