@@ -498,3 +498,34 @@ fn unicast_peers_keep_the_pair_working_without_multicast() {
     assert!(vip_on(&node_b, true));
     assert_within_bounds("SIGKILL, unicast", &outage);
 }
+
+/// A floating address in a narrower prefix than the node's own (a /24
+/// VIP on a /16 LAN): the master's own traffic to the LAN keeps the
+/// node's address as its source, so answers to its recursion and probes
+/// come back to it and not to whichever node holds the VIP.
+#[test]
+fn a_narrower_floating_prefix_does_not_become_the_nodes_source() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let dns = DnsHierarchy::start(&lab).unwrap();
+    let node_a = lab.add_host("node-a", NODE_A).unwrap();
+    let config = node_config(&dns, NODE_A, 150, true).with(|c| {
+        c.extra_toml = c.extra_toml.replace(&format!("{VIP}/16"), &format!("{VIP}/24"));
+    });
+    let a = config.start(&node_a).unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    let held = node_a
+        .run("ip", &["-o", "-4", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    assert!(held.contains(&format!("{VIP}/24")), "{held}");
+    let route = node_a
+        .run("ip", &["-4", "route", "get", &addr::CLIENT.to_string()])
+        .unwrap();
+    assert!(
+        route.contains(&format!("src {NODE_A}")),
+        "the node's own traffic must leave from its own address: {route}"
+    );
+    let _ = (&a, &lab);
+}
