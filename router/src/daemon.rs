@@ -194,11 +194,19 @@ impl Shared {
         }
     }
 
-    /// Replaces the VRRP instances when their configuration changed. A
-    /// master steps down with priority 0 first, so the standby holds the
-    /// address for the moment this node takes to come back.
+    /// Brings the VRRP instances to the new configuration: in place when
+    /// only instances changed (the others keep their state and address),
+    /// else all of them anew. A master that stops steps down with
+    /// priority 0 first, so the standby holds the address for the moment
+    /// this node takes to come back.
     async fn reload_vrrp(&self, config: &Config) {
         let mut vrrp = self.vrrp.lock().await;
+        let resolver = own_server(&config.dns.listen, &config.dns.floating);
+        if let (Some(service), Some(new)) = (vrrp.as_mut(), config.vrrp.as_ref())
+            && service.reconfigure(new, resolver).await.is_ok()
+        {
+            return;
+        }
         if let Some(old) = vrrp.take() {
             old.stop().await;
         }

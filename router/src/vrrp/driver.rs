@@ -29,17 +29,35 @@ enum Control {
 
 #[derive(Debug)]
 struct InstanceHandle {
+    config: InstanceConfig,
     control: mpsc::Sender<Control>,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl InstanceHandle {
+    /// Stops the instance: a master leaves with priority 0 first.
+    async fn stop(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.control.send(Control::Stop(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
+        }
+        self.task.abort();
+    }
 }
 
 /// The running VRRP instances and their health checks.
 #[derive(Debug)]
 pub struct VrrpService {
+    config: VrrpConfig,
+    resolver: Option<SocketAddr>,
     instances: Vec<InstanceHandle>,
     health: watch::Receiver<Health>,
     _checks: AbortOnDrop,
 }
+
+/// What [`VrrpService::reconfigure`] could not do in place.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ChecksChanged;
 
 impl VrrpService {
     /// Starts every instance. `resolver` is where the DNS probes go (one
@@ -56,25 +74,51 @@ impl VrrpService {
         let instances = config
             .instances
             .iter()
-            .map(|instance| {
-                let (control_tx, control_rx) = mpsc::channel(8);
-                let task = tokio::spawn(run(
-                    instance.clone(),
-                    config.checks.interface.then_some(config.checks.interval),
-                    health_rx.clone(),
-                    control_rx,
-                ));
-                InstanceHandle {
-                    control: control_tx,
-                    task,
-                }
-            })
+            .map(|instance| spawn_instance(config, instance, &health_rx))
             .collect();
         VrrpService {
+            config: config.clone(),
+            resolver,
             instances,
             health: health_rx,
             _checks: AbortOnDrop(checks_task),
         }
+    }
+
+    /// Brings the running instances to `config` one by one: unchanged
+    /// ones keep running (a master stays master, its address untouched),
+    /// changed ones restart, removed ones stop and new ones start. Changed
+    /// checks, or another probe address, need a new service: the caller
+    /// restarts it.
+    pub async fn reconfigure(
+        &mut self,
+        config: &VrrpConfig,
+        resolver: Option<SocketAddr>,
+    ) -> Result<(), ChecksChanged> {
+        if config.checks != self.config.checks || resolver != self.resolver {
+            return Err(ChecksChanged);
+        }
+        let mut kept = Vec::new();
+        for handle in std::mem::take(&mut self.instances) {
+            if config.instances.contains(&handle.config) {
+                kept.push(handle);
+            } else {
+                info!(instance = %handle.config.name, "VRRP instance changed or removed: stopping it");
+                handle.stop().await;
+            }
+        }
+        for instance in &config.instances {
+            match kept.iter().position(|h| &h.config == instance) {
+                Some(at) => self.instances.push(kept.remove(at)),
+                None => {
+                    info!(instance = %instance.name, "VRRP instance new or changed: starting it");
+                    self.instances
+                        .push(spawn_instance(config, instance, &self.health));
+                }
+            }
+        }
+        self.config = config.clone();
+        Ok(())
     }
 
     pub async fn status(&self) -> VrrpStatus {
@@ -97,12 +141,27 @@ impl VrrpService {
     /// addresses, so the standby takes over after its skew time.
     pub async fn stop(self) {
         for handle in self.instances {
-            let (tx, rx) = oneshot::channel();
-            if handle.control.send(Control::Stop(tx)).await.is_ok() {
-                let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
-            }
-            handle.task.abort();
+            handle.stop().await;
         }
+    }
+}
+
+fn spawn_instance(
+    config: &VrrpConfig,
+    instance: &InstanceConfig,
+    health: &watch::Receiver<Health>,
+) -> InstanceHandle {
+    let (control_tx, control_rx) = mpsc::channel(8);
+    let task = tokio::spawn(run(
+        instance.clone(),
+        config.checks.interface.then_some(config.checks.interval),
+        health.clone(),
+        control_rx,
+    ));
+    InstanceHandle {
+        config: instance.clone(),
+        control: control_tx,
+        task,
     }
 }
 

@@ -512,7 +512,9 @@ fn a_narrower_floating_prefix_does_not_become_the_nodes_source() {
     let dns = DnsHierarchy::start(&lab).unwrap();
     let node_a = lab.add_host("node-a", NODE_A).unwrap();
     let config = node_config(&dns, NODE_A, 150, true).with(|c| {
-        c.extra_toml = c.extra_toml.replace(&format!("{VIP}/16"), &format!("{VIP}/24"));
+        c.extra_toml = c
+            .extra_toml
+            .replace(&format!("{VIP}/16"), &format!("{VIP}/24"));
     });
     let a = config.start(&node_a).unwrap();
     wait_for_state(&a, "master", Duration::from_secs(3));
@@ -528,4 +530,70 @@ fn a_narrower_floating_prefix_does_not_become_the_nodes_source() {
         "the node's own traffic must leave from its own address: {route}"
     );
     let _ = (&a, &lab);
+}
+
+/// The instance's transitions so far, from `routerctl vrrp --json`.
+fn transitions(node: &Routerd, instance: usize) -> u64 {
+    let out = node.routerctl(&["vrrp", "--json"]).unwrap();
+    e2e::json::parse(&out.stdout)
+        .unwrap()
+        .get(&format!("instances.{instance}.transitions"))
+        .and_then(|t| t.as_u64())
+        .unwrap_or_else(|| panic!("no instance {instance}: {}", out.stdout))
+}
+
+/// Adding an instance on the master, then changing only that one, and a
+/// reload each time: the floating DNS address stays where it is, its
+/// instance does not move (no transition on either node), and the client
+/// loses nothing.
+#[test]
+fn a_reload_restarts_only_the_instances_that_changed() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let pair = start_pair(true);
+    let before = (transitions(&pair.a, 0), transitions(&pair.b, 0));
+    let extra = |priority: u8| {
+        node_config(&pair.dns, NODE_A, 150, true).with(|c| {
+            c.extra_toml.push_str(&format!(
+                "\n[[vrrp.instances]]\nname = \"extra\"\ninterface = \"eth0\"\nvrid = 52\n\
+                 priority = {priority}\nadvert_interval = \"100ms\"\naddresses = [\"10.53.0.251/16\"]\n"
+            ));
+        })
+    };
+    let outage = during_steady_queries(&pair.client, 3, || {
+        pair.a.rewrite_config(&extra(120)).unwrap();
+        let out = pair.a.routerctl(&["reload"]).unwrap();
+        assert!(out.success, "{}{}", out.stdout, out.stderr);
+        wait_for_vrrp_state_of(&pair.a, 1, "master");
+        pair.a.rewrite_config(&extra(130)).unwrap();
+        let out = pair.a.routerctl(&["reload"]).unwrap();
+        assert!(out.success, "{}{}", out.stdout, out.stderr);
+        wait_for_vrrp_state_of(&pair.a, 1, "master");
+    });
+    assert_eq!(outage.lost, 0, "{outage:?}");
+    assert_eq!((transitions(&pair.a, 0), transitions(&pair.b, 0)), before);
+    assert_eq!(state(&pair.a), "master");
+    assert!(vip_on(&pair.node_a, true));
+    let out = pair.a.routerctl(&["vrrp", "--json"]).unwrap();
+    let json = e2e::json::parse(&out.stdout).unwrap();
+    assert_eq!(
+        json.get("instances.1.priority").and_then(|p| p.as_u64()),
+        Some(130)
+    );
+}
+
+/// Waits up to 2 s for the node's instance number `instance` to be in
+/// `want`.
+fn wait_for_vrrp_state_of(node: &Routerd, instance: usize, want: &str) {
+    e2e::wait_until(Duration::from_secs(2), want, || {
+        let out = node.routerctl(&["vrrp", "--json"]).ok()?;
+        let json = e2e::json::parse(&out.stdout).ok()?;
+        (json
+            .get(&format!("instances.{instance}.state"))
+            .and_then(|s| s.as_str())
+            == Some(want))
+        .then_some(())
+    })
+    .unwrap();
 }
