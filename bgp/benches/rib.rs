@@ -81,8 +81,7 @@ fn receive(ribs: &mut Ribs, index: usize, updates: &[Update], policy: &Policy) -
     let import = Import::new(LOCAL_ASN, adj.peer().ebgp, Some(policy));
     let mut moved = 0;
     for update in updates {
-        let changes = adj.apply(update, &import);
-        moved += ribs.loc.update(adj.source(), &changes).len();
+        moved += adj.apply(update, &import, &mut ribs.loc).len();
     }
     moved
 }

@@ -10,5 +10,6 @@ pub mod rib_out;
 pub mod route;
 pub mod speaker;
 pub mod wire;
+pub mod wire_fast;
 
 pub use error::{BgpError, Notification};

@@ -66,12 +66,30 @@ impl<K: Key, V> Dense<K, V> {
 
     /// Appends an entry whose key is not in the map.
     fn push(&mut self, hasher: &Hasher, key: K, value: V) {
+        if self.index.len() == self.index.capacity() {
+            self.grow(hasher);
+        }
         let at = self.entries.len() as u32;
         self.entries.push((key, value));
         let entries = &self.entries;
         self.index.insert_unique(key.hash(hasher), at, |&i| {
             entries[i as usize].0.hash(hasher)
         });
+    }
+
+    /// Doubles the index by building a new one in entry order. Left to
+    /// itself the table rehashes in bucket order, and each bucket's key is
+    /// then a random read into `entries`: a cache miss per prefix per
+    /// doubling while a full table loads. In entry order the keys are read
+    /// sequentially.
+    fn grow(&mut self, hasher: &Hasher) {
+        let entries = &self.entries;
+        let mut index = HashTable::with_capacity((entries.len() * 2).max(16));
+        let rehash = |&i: &u32| entries[i as usize].0.hash(hasher);
+        for (at, (key, _)) in entries.iter().enumerate() {
+            index.insert_unique(key.hash(hasher), at as u32, rehash);
+        }
+        self.index = index;
     }
 
     fn remove_at(&mut self, hasher: &Hasher, at: usize) -> V {
@@ -209,6 +227,7 @@ impl<V> PrefixMap<V> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, prefix: &IpNet) -> Option<V> {
         let slot = self.find(prefix)?;
         Some(self.remove_at(slot))

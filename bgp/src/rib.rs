@@ -34,18 +34,31 @@ pub struct RibChange {
     pub attributes: Option<Arc<PathAttributes>>,
 }
 
-/// The routes one peer announced, after import policy.
+/// What one peer announced, after import policy: its per-session state.
+/// The accepted routes themselves are this peer's candidates in the
+/// Loc-RIB, not a second table: after import policy they are exactly what
+/// the decision needs from the peer, and one map means one lookup per
+/// prefix instead of two, and the memory of one (BIRD has no separate
+/// import table either).
 #[derive(Debug, Clone)]
 pub struct AdjRibIn {
     peer: PeerInfo,
-    routes: PrefixMap<Arc<PathAttributes>>,
-    /// One `Arc` per distinct attribute set in `routes`: a peer sends the
-    /// same set in many UPDATEs (each decoded into an `Arc` of its own),
-    /// and the Loc-RIB shares what is stored here. Entries nothing else
-    /// holds any more are swept now and then (`intern`, `sweep`).
+    /// Prefixes with a candidate of this peer in the Loc-RIB.
+    accepted: usize,
+    /// One `Arc` per distinct attribute set this peer's routes hold: a
+    /// peer sends the same set in many UPDATEs (each decoded into an `Arc`
+    /// of its own), and the Loc-RIB shares what is stored here. Entries
+    /// nothing else holds any more are swept now and then (`intern`,
+    /// `sweep`).
     interned: Set<Arc<PathAttributes>>,
+    /// The set interned last: consecutive UPDATEs of a table dump often
+    /// share their attributes, and comparing with one hot set is cheaper
+    /// than hashing into `interned`.
+    last: Option<Arc<PathAttributes>>,
     /// `interned` is swept when it reaches this size.
     sweep_at: usize,
+    /// Prefixes the peer announces that import policy refused.
+    filtered: Set<IpNet>,
     rejected: u64,
     last_rejection: Option<(IpNet, Rejection)>,
 }
@@ -54,9 +67,11 @@ impl AdjRibIn {
     pub fn new(peer: PeerInfo) -> AdjRibIn {
         AdjRibIn {
             peer,
-            routes: PrefixMap::default(),
+            accepted: 0,
             interned: Set::default(),
+            last: None,
             sweep_at: MIN_SWEEP,
+            filtered: Set::default(),
             rejected: 0,
             last_rejection: None,
         }
@@ -72,27 +87,27 @@ impl AdjRibIn {
 
     /// Accepted prefixes: what the max-prefix limit counts.
     pub fn len(&self) -> usize {
-        self.routes.len()
+        self.accepted
     }
 
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.accepted == 0
     }
 
-    pub fn get(&self, prefix: &IpNet) -> Option<Route> {
-        self.routes.get(prefix).map(|attributes| Route {
-            prefix: *prefix,
-            attributes: Arc::clone(attributes),
-            source: self.source(),
-        })
+    /// Prefixes the peer announces, accepted or not: what it sent minus
+    /// what it withdrew.
+    pub fn received(&self) -> usize {
+        self.accepted + self.filtered.len()
     }
 
-    pub fn routes(&self) -> impl Iterator<Item = Route> + '_ {
-        self.routes.iter().map(|(prefix, attributes)| Route {
-            prefix,
-            attributes: Arc::clone(attributes),
-            source: self.source(),
-        })
+    /// The peer's accepted route for the prefix, held in `loc`.
+    pub fn get(&self, loc: &LocRib, prefix: &IpNet) -> Option<Route> {
+        loc.route_of(&self.source(), prefix)
+    }
+
+    /// Every accepted route of the peer, held in `loc`.
+    pub fn routes<'a>(&self, loc: &'a LocRib) -> impl Iterator<Item = Route> + 'a {
+        loc.routes_of(self.source())
     }
 
     /// Announcements refused by import policy since the session started.
@@ -104,12 +119,20 @@ impl AdjRibIn {
         self.last_rejection
     }
 
-    /// Applies one UPDATE through `import`. Returns the prefixes whose
-    /// route changed, each once, for `LocRib::update`. A refused
-    /// announcement withdraws what the peer had sent before for that
-    /// prefix: the peer replaced it.
-    pub fn apply(&mut self, update: &Update, import: &Import<'_>) -> Vec<RibChange> {
-        let mut changes = Vec::with_capacity(update.withdrawn.len() + update.announced.len());
+    /// Applies one UPDATE through `import` to this peer's candidates in
+    /// `loc`, and returns the prefixes whose best route changed, in the
+    /// order of the UPDATE (withdrawals first). A refused announcement
+    /// withdraws what the peer had sent before for that prefix: the peer
+    /// replaced it. `loc` must be the Loc-RIB this peer's routes went to
+    /// since `new` (`LocRib::remove_peer` ends the session's routes).
+    pub fn apply(
+        &mut self,
+        update: &Update,
+        import: &Import<'_>,
+        loc: &mut LocRib,
+    ) -> Vec<BestChange> {
+        let source = loc.source_id(self.source());
+        let mut moved = Vec::with_capacity(update.withdrawn.len() + update.announced.len());
         // RFC 4271 9: a prefix both withdrawn and announced is announced.
         let reannounced: Option<Set<IpNet>> =
             if update.withdrawn.is_empty() || update.announced.is_empty() {
@@ -121,20 +144,16 @@ impl AdjRibIn {
             if reannounced.as_ref().is_some_and(|set| set.contains(prefix)) {
                 continue;
             }
-            if self.routes.remove(prefix).is_some() {
-                changes.push(RibChange {
-                    prefix: *prefix,
-                    attributes: None,
-                });
-            }
+            self.unfilter(prefix);
+            self.set(loc, *prefix, source, None, &mut moved);
         }
         // Every live set serves at least one route here: many more sets
         // than routes means most are dead (after withdrawals).
-        if self.interned.len() > MIN_SWEEP && self.interned.len() / 2 > self.routes.len() {
+        if self.interned.len() > MIN_SWEEP && self.interned.len() / 2 > self.accepted {
             self.sweep();
         }
         if update.announced.is_empty() {
-            return changes;
+            return moved;
         }
         // `None`: announced without attributes, which the decoder should
         // not let through; dropping the prefixes is the safe reading.
@@ -152,45 +171,73 @@ impl AdjRibIn {
             };
             match verdict {
                 Ok(attributes) => {
-                    if self.insert(*prefix, attributes) {
-                        changes.push(RibChange {
-                            prefix: *prefix,
-                            attributes: Some(Arc::clone(attributes)),
-                        });
-                    }
+                    self.unfilter(prefix);
+                    self.set(loc, *prefix, source, Some(attributes), &mut moved);
                 }
                 Err(rejection) => {
                     if let Some(rejection) = rejection {
                         self.rejected += 1;
                         self.last_rejection = Some((*prefix, rejection));
                     }
-                    if self.routes.remove(prefix).is_some() {
-                        changes.push(RibChange {
-                            prefix: *prefix,
-                            attributes: None,
-                        });
-                    }
+                    self.filtered.insert(*prefix);
+                    self.set(loc, *prefix, source, None, &mut moved);
                 }
             }
         }
-        changes
+        moved
+    }
+
+    /// Sets this peer's candidate for the prefix and keeps the count.
+    fn set(
+        &mut self,
+        loc: &mut LocRib,
+        prefix: IpNet,
+        source: u32,
+        attributes: Option<&Arc<PathAttributes>>,
+        moved: &mut Vec<BestChange>,
+    ) {
+        let had = loc.set(prefix, source, attributes, moved);
+        match (had, attributes.is_some()) {
+            (false, true) => self.accepted += 1,
+            (true, false) => self.accepted = self.accepted.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// Forgets a refusal (the prefix was withdrawn or accepted), without
+    /// hashing when nothing was ever refused, the usual case.
+    fn unfilter(&mut self, prefix: &IpNet) {
+        if !self.filtered.is_empty() {
+            self.filtered.remove(prefix);
+        }
     }
 
     /// The stored `Arc` equal to `attributes`, or `attributes` stored.
     fn intern(&mut self, attributes: Arc<PathAttributes>) -> Arc<PathAttributes> {
-        if let Some(held) = self.interned.get(&*attributes) {
-            return Arc::clone(held);
+        if let Some(last) = &self.last
+            && same_attributes(last, &attributes)
+        {
+            return Arc::clone(last);
         }
-        if self.interned.len() >= self.sweep_at {
-            self.sweep();
-        }
-        self.interned.insert(Arc::clone(&attributes));
-        attributes
+        let held = match self.interned.get(&*attributes) {
+            Some(held) => Arc::clone(held),
+            None => {
+                if self.interned.len() >= self.sweep_at {
+                    self.sweep();
+                }
+                self.interned.insert(Arc::clone(&attributes));
+                attributes
+            }
+        };
+        self.last = Some(Arc::clone(&held));
+        held
     }
 
     /// Drops the sets only `interned` holds. Sweeping when the set has
     /// doubled since the last sweep keeps the cost per insertion constant.
     fn sweep(&mut self) {
+        // `last` is a second reference of the interner's own.
+        self.last = None;
         self.interned
             .retain(|attributes| Arc::strong_count(attributes) > 1);
         let len = self.interned.len();
@@ -198,21 +245,6 @@ impl AdjRibIn {
         if self.interned.capacity() > MIN_SWEEP && len < self.interned.capacity() / 4 {
             self.interned.shrink_to(len * 2);
         }
-    }
-
-    /// Whether the prefix's route changed.
-    fn insert(&mut self, prefix: IpNet, attributes: &Arc<PathAttributes>) -> bool {
-        match self.routes.find(&prefix) {
-            Some(slot) => {
-                let held = self.routes.at_mut(slot);
-                if same_attributes(held, attributes) {
-                    return false;
-                }
-                *held = Arc::clone(attributes);
-            }
-            None => self.routes.push(prefix, Arc::clone(attributes)),
-        }
-        true
     }
 }
 
@@ -329,38 +361,40 @@ impl Candidates {
     }
 
     /// Sets the candidate of `source` (`None`: removes it) and re-runs the
-    /// decision.
+    /// decision. Also tells whether `source` had a candidate before.
     fn set(
         &mut self,
         source: u32,
         attributes: Option<&Arc<PathAttributes>>,
         sources: &[Source],
-    ) -> Outcome {
+    ) -> (Outcome, bool) {
         let new = |attributes: &Arc<PathAttributes>| Candidate {
             attributes: Arc::clone(attributes),
             source,
         };
         match self {
             Candidates::One(current) => match (current.source == source, attributes) {
-                (true, None) => Outcome::Emptied,
-                (true, Some(a)) if same_attributes(&current.attributes, a) => Outcome::Unchanged,
+                (true, None) => (Outcome::Emptied, true),
+                (true, Some(a)) if same_attributes(&current.attributes, a) => {
+                    (Outcome::Unchanged, true)
+                }
                 (true, Some(a)) => {
                     *current = new(a);
-                    Outcome::Changed
+                    (Outcome::Changed, true)
                 }
-                (false, None) => Outcome::Unchanged,
+                (false, None) => (Outcome::Unchanged, false),
                 (false, Some(a)) => {
                     let mut candidates = Vec::with_capacity(2);
                     candidates.push(current.clone());
                     candidates.push(new(a));
                     reselect(&mut candidates, sources);
                     *self = Candidates::Many(candidates);
-                    Outcome::Changed
+                    (Outcome::Changed, false)
                 }
             },
             Candidates::Many(candidates) => {
                 let at = candidates.iter().position(|c| c.source == source);
-                match (at, attributes) {
+                let outcome = match (at, attributes) {
                     (None, None) => Outcome::Unchanged,
                     (None, Some(a)) => {
                         candidates.push(new(a));
@@ -384,7 +418,8 @@ impl Candidates {
                         }
                         Outcome::Changed
                     }
-                }
+                };
+                (outcome, at.is_some())
             }
         }
     }
@@ -511,19 +546,18 @@ impl LocRib {
         LocRib::default()
     }
 
-    /// Applies one source's changes (from `AdjRibIn::apply`, or local
-    /// origination with `Source::Local`) and returns the prefixes whose
-    /// best route changed. A prefix listed twice in `changes` is listed
+    /// Applies one source's changes as they are, without import policy or
+    /// an `AdjRibIn` (whose count of a peer's routes this would bypass: a
+    /// peer's UPDATEs go through `AdjRibIn::apply`), and returns the
+    /// prefixes whose best route changed. A prefix listed twice in `changes` is listed
     /// twice in the result, in order. A peer is known by its address: its
     /// `PeerInfo` must not change while it has routes here (`remove_peer`
     /// at the end of each session).
     pub fn update(&mut self, source: Source, changes: &[RibChange]) -> Vec<BestChange> {
         let id = self.source_id(source);
-        let mut moved = Vec::new();
+        let mut moved = Vec::with_capacity(changes.len());
         for change in changes {
-            if let Some(best) = self.set(change.prefix, id, change.attributes.as_ref()) {
-                moved.push(best);
-            }
+            self.set(change.prefix, id, change.attributes.as_ref(), &mut moved);
         }
         moved
     }
@@ -535,12 +569,16 @@ impl LocRib {
         attributes: Arc<PathAttributes>,
     ) -> Option<BestChange> {
         let id = self.source_id(Source::Local);
-        self.set(prefix, id, Some(&attributes))
+        let mut moved = Vec::with_capacity(1);
+        self.set(prefix, id, Some(&attributes), &mut moved);
+        moved.pop()
     }
 
     pub fn withdraw_local(&mut self, prefix: IpNet) -> Option<BestChange> {
         let id = self.source_id(Source::Local);
-        self.set(prefix, id, None)
+        let mut moved = Vec::with_capacity(1);
+        self.set(prefix, id, None, &mut moved);
+        moved.pop()
     }
 
     /// Drops every route learned from the peer at `address` (its session
@@ -555,7 +593,7 @@ impl LocRib {
         let mut moved = Vec::new();
         prefixes.retain(|prefix, candidates| {
             let old = candidates.best().clone();
-            match candidates.set(id, None, sources) {
+            match candidates.set(id, None, sources).0 {
                 Outcome::Unchanged => true,
                 Outcome::Emptied => {
                     moved.push(BestChange {
@@ -635,51 +673,91 @@ impl LocRib {
         }
     }
 
+    /// Sets `source`'s candidate for the prefix (`None`: removes it),
+    /// pushes the move of the best if there is one, and tells whether
+    /// `source` had a candidate before.
     fn set(
         &mut self,
         prefix: IpNet,
         source: u32,
         attributes: Option<&Arc<PathAttributes>>,
-    ) -> Option<BestChange> {
+        moved: &mut Vec<BestChange>,
+    ) -> bool {
         let LocRib { prefixes, sources } = self;
-        match prefixes.find(&prefix) {
-            None => {
+        let Some(slot) = prefixes.find(&prefix) else {
+            if let Some(attributes) = attributes {
                 let new = Candidate {
-                    attributes: Arc::clone(attributes?),
+                    attributes: Arc::clone(attributes),
                     source,
                 };
-                let best = route(sources, prefix, &new);
-                prefixes.push(prefix, Candidates::One(new));
-                Some(BestChange {
+                moved.push(BestChange {
                     prefix,
                     old: None,
-                    new: Some(best),
-                })
+                    new: Some(route(sources, prefix, &new)),
+                });
+                prefixes.push(prefix, Candidates::One(new));
             }
-            Some(slot) => {
-                let candidates = prefixes.at_mut(slot);
-                let old = candidates.best().clone();
-                match candidates.set(source, attributes, sources) {
-                    Outcome::Unchanged => None,
-                    Outcome::Emptied => {
-                        prefixes.remove_at(slot);
-                        Some(BestChange {
-                            prefix,
-                            old: Some(route(sources, prefix, &old)),
-                            new: None,
-                        })
-                    }
-                    Outcome::Changed => {
-                        let new = prefixes.at(slot).best();
-                        (!old.same(new)).then(|| BestChange {
-                            prefix,
-                            old: Some(route(sources, prefix, &old)),
-                            new: Some(route(sources, prefix, new)),
-                        })
-                    }
+            return false;
+        };
+        let candidates = prefixes.at_mut(slot);
+        // The same route again, as after a route refresh: nothing to do,
+        // not even the clone of the old best below.
+        if let Candidates::One(current) = candidates
+            && current.source == source
+            && attributes.is_some_and(|a| same_attributes(&current.attributes, a))
+        {
+            return true;
+        }
+        let old = candidates.best().clone();
+        let (outcome, had) = candidates.set(source, attributes, sources);
+        match outcome {
+            Outcome::Unchanged => {}
+            Outcome::Emptied => {
+                prefixes.remove_at(slot);
+                moved.push(BestChange {
+                    prefix,
+                    old: Some(route(sources, prefix, &old)),
+                    new: None,
+                });
+            }
+            Outcome::Changed => {
+                let new = prefixes.at(slot).best();
+                if !old.same(new) {
+                    moved.push(BestChange {
+                        prefix,
+                        old: Some(route(sources, prefix, &old)),
+                        new: Some(route(sources, prefix, new)),
+                    });
                 }
             }
         }
+        had
+    }
+
+    /// The route `source` gave for the prefix.
+    pub(crate) fn route_of(&self, source: &Source, prefix: &IpNet) -> Option<Route> {
+        let id = self.find_source(source)?;
+        let candidates = self.prefixes.get(prefix)?;
+        let candidate = candidates.as_slice().iter().find(|c| c.source == id)?;
+        Some(route(&self.sources, *prefix, candidate))
+    }
+
+    /// Every route `source` gave, in no particular order.
+    pub(crate) fn routes_of(&self, source: Source) -> impl Iterator<Item = Route> + '_ {
+        let id = self.find_source(&source);
+        self.prefixes
+            .iter()
+            .filter_map(move |(prefix, candidates)| {
+                let id = id?;
+                let candidate = candidates.as_slice().iter().find(|c| c.source == id)?;
+                Some(route(&self.sources, prefix, candidate))
+            })
+    }
+
+    fn find_source(&self, source: &Source) -> Option<u32> {
+        let key = SourceKey::of(source);
+        let id = self.sources.iter().position(|s| SourceKey::of(s) == key)?;
+        Some(id as u32)
     }
 }
 

@@ -56,6 +56,12 @@ impl<'a> AdjRibOut<'a> {
         }
     }
 
+    /// RFC 8212's default: an eBGP session without an export policy, to
+    /// which no change needs to be looked at.
+    pub fn exports_nothing(&self) -> bool {
+        matches!(self.filter, Filter::RejectAll)
+    }
+
     /// The route as this peer would receive it, or why it is not sent.
     pub fn export(&self, route: &Route) -> Result<Route, Rejection> {
         self.check_route(route)?;
@@ -74,20 +80,28 @@ impl<'a> AdjRibOut<'a> {
     /// Each `Update` can hold more prefixes than one message: the encoder
     /// splits it.
     pub fn updates(&self, changes: &[BestChange]) -> Vec<Update> {
+        if self.exports_nothing() {
+            return Vec::new();
+        }
         let mut batch = Batch::new(self);
         let mut index: Map<IpNet, usize> = Map::default();
-        index.reserve(changes.len());
         // (prefix, group the peer has, group it must get)
-        let mut actions: Vec<(IpNet, Option<usize>, Option<usize>)> =
-            Vec::with_capacity(changes.len());
+        let mut actions: Vec<(IpNet, Option<usize>, Option<usize>)> = Vec::new();
         for change in changes {
             let now = change.new.as_ref().and_then(|route| batch.group(route));
             match index.entry(change.prefix) {
                 Entry::Occupied(entry) => actions[*entry.get()].2 = now,
                 Entry::Vacant(entry) => {
                     let was = change.old.as_ref().and_then(|route| batch.group(route));
-                    entry.insert(actions.len());
-                    actions.push((change.prefix, was, now));
+                    // Neither route goes to this peer (split horizon,
+                    // policy): nothing to remember. A later change of the
+                    // same prefix starts from this one's new route, which
+                    // the peer does not have either, so its own `old`
+                    // tells the same.
+                    if was.is_some() || now.is_some() {
+                        entry.insert(actions.len());
+                        actions.push((change.prefix, was, now));
+                    }
                 }
             }
         }
@@ -104,6 +118,9 @@ impl<'a> AdjRibOut<'a> {
 
     /// Everything the peer should hold, for a session that just came up.
     pub fn full_table(&self, rib: &LocRib) -> Vec<Update> {
+        if self.exports_nothing() {
+            return Vec::new();
+        }
         let mut batch = Batch::new(self);
         for route in rib.best_routes() {
             if let Some(group) = batch.group(&route) {
@@ -117,6 +134,9 @@ impl<'a> AdjRibOut<'a> {
     /// `self` exports, for the same Loc-RIB: after an export policy or
     /// next-hop change.
     pub fn policy_changed(&self, before: &AdjRibOut<'_>, rib: &LocRib) -> Vec<Update> {
+        if self.exports_nothing() && before.exports_nothing() {
+            return Vec::new();
+        }
         let mut old = Batch::new(before);
         let mut new = Batch::new(self);
         let mut withdrawn = Vec::new();

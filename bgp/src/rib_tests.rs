@@ -327,8 +327,7 @@ impl Speaker {
             .unwrap();
         let policy = Policy::default();
         let import = Import::new(LOCAL_ASN, adj.peer().ebgp, Some(&policy));
-        let changes = adj.apply(update, &import);
-        summary(&self.loc.update(adj.source(), &changes))
+        summary(&adj.apply(update, &import, &mut self.loc))
     }
 }
 
@@ -389,11 +388,14 @@ fn refused_announcement_withdraws_the_previous_one() {
         ..Policy::default()
     };
     let import = Import::new(LOCAL_ASN, true, Some(&policy));
+    let mut loc = LocRib::new();
     let changes = adj.apply(
         &update(&["10.0.0.0/24", "10.1.0.0/25"], attrs(&[65001])),
         &import,
+        &mut loc,
     );
     assert_eq!(changes.len(), 1);
+    assert_eq!((adj.len(), adj.received()), (1, 2));
     assert_eq!(adj.rejected(), 1);
     assert_eq!(
         adj.last_rejection(),
@@ -403,19 +405,16 @@ fn refused_announcement_withdraws_the_previous_one() {
     let changes = adj.apply(
         &update(&["10.0.0.0/24"], attrs(&[65001, LOCAL_ASN])),
         &import,
+        &mut loc,
     );
-    assert_eq!(
-        changes,
-        [RibChange {
-            prefix: net("10.0.0.0/24"),
-            attributes: None
-        }]
-    );
+    assert_eq!(summary(&changes), [(net("10.0.0.0/24"), 1, 0)]);
     assert!(adj.is_empty());
+    assert!(loc.is_empty());
     // RFC 8212: no policy on eBGP, nothing accepted.
     let changes = adj.apply(
         &update(&["10.0.0.0/24"], attrs(&[65001])),
         &Import::new(LOCAL_ASN, true, None),
+        &mut loc,
     );
     assert!(changes.is_empty());
     assert_eq!(adj.last_rejection().map(|r| r.1), Some(Rejection::NoPolicy));
@@ -636,8 +635,7 @@ fn prefixes_with_the_same_outgoing_attributes_share_an_update() {
     ] {
         let adj = &mut s.peers[0];
         let import = Import::new(LOCAL_ASN, true, Some(&accept));
-        let rib_changes = adj.apply(&u, &import);
-        changes.extend(s.loc.update(adj.source(), &rib_changes));
+        changes.extend(adj.apply(&u, &import, &mut s.loc));
     }
     let to_b = AdjRibOut::new(LOCAL_ASN, b, next_hops(), Some(&accept));
     let updates = to_b.updates(&changes);
@@ -672,8 +670,7 @@ fn concatenated_changes_give_their_net_effect() {
         withdraw(&["10.0.0.0/24"]),
     ] {
         let adj = &mut s.peers[0];
-        let rib_changes = adj.apply(&u, &Import::new(LOCAL_ASN, true, Some(&accept)));
-        loc_changes.extend(s.loc.update(adj.source(), &rib_changes));
+        loc_changes.extend(adj.apply(&u, &Import::new(LOCAL_ASN, true, Some(&accept)), &mut s.loc));
     }
     assert_eq!(loc_changes.len(), 2);
     assert!(to_c.updates(&loc_changes).is_empty());
@@ -983,10 +980,11 @@ fn equal_attribute_sets_from_separate_updates_share_one_arc() {
         announced: vec![net(prefix)],
         attributes: Some(Arc::new(attrs(&[65001, 65100]))),
     };
-    adj.apply(&update("10.0.0.0/24"), &import);
-    adj.apply(&update("10.0.1.0/24"), &import);
-    let first = adj.get(&net("10.0.0.0/24")).unwrap();
-    let second = adj.get(&net("10.0.1.0/24")).unwrap();
+    let mut loc = LocRib::new();
+    adj.apply(&update("10.0.0.0/24"), &import, &mut loc);
+    adj.apply(&update("10.0.1.0/24"), &import, &mut loc);
+    let first = adj.get(&loc, &net("10.0.0.0/24")).unwrap();
+    let second = adj.get(&loc, &net("10.0.1.0/24")).unwrap();
     assert!(Arc::ptr_eq(&first.attributes, &second.attributes));
 }
 
@@ -999,6 +997,7 @@ fn unused_interned_sets_are_swept_after_withdrawals() {
         ..Policy::default()
     };
     let import = Import::new(LOCAL_ASN, true, Some(&policy));
+    let mut loc = LocRib::new();
     let prefixes: Vec<IpNet> = (0..1000u32)
         .map(|i| IpNet::new(IpAddr::V4(Ipv4Addr::from_bits(i << 8)), 24).unwrap())
         .collect();
@@ -1010,6 +1009,7 @@ fn unused_interned_sets_are_swept_after_withdrawals() {
                 attributes: Some(Arc::new(attrs(&[65001, 4_200_000_000 + i as Asn]))),
             },
             &import,
+            &mut loc,
         );
     }
     assert!(adj.interned.len() >= 1000 - MIN_SWEEP);
@@ -1021,9 +1021,11 @@ fn unused_interned_sets_are_swept_after_withdrawals() {
                 attributes: None,
             },
             &import,
+            &mut loc,
         );
     }
     assert!(adj.is_empty());
+    assert!(loc.is_empty());
     assert!(adj.interned.len() <= MIN_SWEEP, "{}", adj.interned.len());
 }
 

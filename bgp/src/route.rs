@@ -78,7 +78,9 @@ impl Default for Segments {
 }
 
 impl Segments {
-    fn from_words(words: &[u32]) -> Segments {
+    /// A path from its packed words (segment headers from `header`), as
+    /// the wire decoder builds it without a `Vec` per segment.
+    pub(crate) fn from_words(words: &[u32]) -> Segments {
         if words.len() <= INLINE {
             let mut inline = [0; INLINE];
             inline[..words.len()].copy_from_slice(words);
@@ -86,6 +88,12 @@ impl Segments {
         } else {
             Segments(Words::Heap(words.into()))
         }
+    }
+
+    /// The header word of a segment of `count` ASes (at most `SET - 1`).
+    pub(crate) fn header(set: bool, count: usize) -> u32 {
+        let flag = if set { SET } else { 0 };
+        flag | count.min((SET - 1) as usize) as u32
     }
 
     fn words(&self) -> &[u32] {

@@ -3,7 +3,6 @@
 //! peer's events (connection, bytes, timers) and carries out the outputs:
 //! session I/O for a peer, and kernel routes to install or remove.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,8 +60,6 @@ struct Peer {
     adj_in: Option<AdjRibIn>,
     /// Our addresses to give as next hop on this session.
     next_hops: NextHops,
-    /// Prefixes the peer announces that import policy refused.
-    filtered: HashSet<IpNet>,
     negotiated: Option<Negotiated>,
 }
 
@@ -118,7 +115,6 @@ impl Speaker {
                 settings,
                 adj_in: None,
                 next_hops: NextHops::default(),
-                filtered: HashSet::new(),
                 negotiated: None,
             })
             .collect();
@@ -243,7 +239,6 @@ impl Speaker {
             return;
         };
         peer.negotiated = Some(negotiated);
-        peer.filtered.clear();
         if let Some(info) = self.peer_info(id)
             && let Some(peer) = self.peers.get_mut(id)
         {
@@ -329,21 +324,9 @@ impl Speaker {
         };
         let ebgp = peer.settings.remote_asn != asn;
         let import = Import::new(asn, ebgp, peer.settings.import.as_ref());
-        let changes = adj_in.apply(update, &import);
-        for prefix in &update.withdrawn {
-            peer.filtered.remove(prefix);
-        }
-        for prefix in &update.announced {
-            if adj_in.get(prefix).is_some() {
-                peer.filtered.remove(prefix);
-            } else {
-                peer.filtered.insert(*prefix);
-            }
-        }
+        let best = adj_in.apply(update, &import, &mut self.loc);
         let accepted = adj_in.len();
-        let source = adj_in.source();
         let limit = peer.settings.max_prefixes.map(|m| m as usize);
-        let best = self.loc.update(source, &changes);
         self.propagate(&best, out);
         if let PrefixLimit::Exceeded { accepted, limit } = check_prefix_limit(accepted, limit) {
             // RFC 4486: Cease, with the AFI/SAFI and the limit as data.
@@ -361,7 +344,6 @@ impl Speaker {
             return;
         };
         peer.negotiated = None;
-        peer.filtered.clear();
         if let Some(adj_in) = peer.adj_in.take() {
             let best = self.loc.remove_peer(adj_in.peer().address);
             self.propagate(&best, out);
@@ -433,8 +415,10 @@ impl Speaker {
             .map(|id| {
                 let peer = &self.peers[id];
                 let accepted = peer.adj_in.as_ref().map_or(0, AdjRibIn::len);
+                let received = peer.adj_in.as_ref().map_or(0, AdjRibIn::received);
                 let advertised = match (peer.session.state(), self.rib_out(id)) {
                     _ if !count_advertised => None,
+                    (State::Established, Some(rib_out)) if rib_out.exports_nothing() => Some(0),
                     (State::Established, Some(rib_out)) => Some(
                         self.loc
                             .best_routes()
@@ -449,7 +433,7 @@ impl Speaker {
                     remote_asn: peer.settings.remote_asn,
                     state: peer.session.state(),
                     last_error: peer.session.last_error().map(str::to_owned),
-                    prefixes_received: accepted + peer.filtered.len(),
+                    prefixes_received: received,
                     prefixes_accepted: accepted,
                     prefixes_advertised: advertised,
                 }

@@ -34,7 +34,7 @@ pub const AS_TRANS: u16 = 23456;
 
 const MARKER: [u8; 16] = [0xff; 16];
 const TYPE_OPEN: u8 = 1;
-const TYPE_UPDATE: u8 = 2;
+pub(crate) const TYPE_UPDATE: u8 = 2;
 const TYPE_NOTIFICATION: u8 = 3;
 const TYPE_KEEPALIVE: u8 = 4;
 const TYPE_ROUTE_REFRESH: u8 = 5;
@@ -166,6 +166,22 @@ pub fn frame(buf: &[u8]) -> Result<Option<usize>, Notification> {
 /// Decodes one framed message (as [`frame`] delimited it). `four_octet`:
 /// both sides announced 4-octet AS numbers, so AS_PATH carries them.
 pub fn decode(message: &[u8], four_octet: bool) -> Result<Message, Notification> {
+    let kind = message.get(18).copied().unwrap_or(0);
+    // A full table is hundreds of thousands of plain UPDATEs: those are
+    // read in place, the rest (and anything odd) by bgpkit below.
+    if four_octet
+        && kind == TYPE_UPDATE
+        && let Some(update) = crate::wire_fast::decode_update(message)
+    {
+        return Ok(Message::Update(update));
+    }
+    decode_with_bgpkit(message, four_octet)
+}
+
+/// [`decode`] without the fast path for common UPDATEs: every message
+/// through `bgpkit-parser`. Public for the differential test and the fuzz
+/// target, which hold the two to the same results.
+pub fn decode_with_bgpkit(message: &[u8], four_octet: bool) -> Result<Message, Notification> {
     let kind = message.get(18).copied().unwrap_or(0);
     if kind == TYPE_NOTIFICATION {
         // Decoded by hand: a NOTIFICATION of any code is still a NOTIFICATION.
