@@ -13,8 +13,8 @@ use bgpkit_parser::models::capabilities::{
 };
 use bgpkit_parser::models::{Afi, Safi};
 use bgpkit_parser::models::{
-    AsPath as KitAsPath, AsPathSegment, AsnLength, AttrType, AttributeValue, Attributes,
-    BgpError as KitError, BgpMessage, BgpNotificationMessage, BgpOpenMessage,
+    AsPath as KitAsPath, AsPathSegment, AsnLength, AttrFlags, AttrType, Attribute, AttributeValue,
+    Attributes, BgpError as KitError, BgpMessage, BgpNotificationMessage, BgpOpenMessage,
     BgpRouteRefreshMessage, BgpUpdateMessage, Capability, CapabilityValue, NetworkPrefix, Nlri,
     OptParam, Origin as KitOrigin, ParamValue,
 };
@@ -639,9 +639,27 @@ fn encode_one(
         nlri.prefixes = prefixes(&w6);
         values.push(AttributeValue::MpUnreachNlri(nlri));
     }
+    let asn_len = if four_octet {
+        AsnLength::Bits32
+    } else {
+        AsnLength::Bits16
+    };
+    let attributes: Attributes = values
+        .into_iter()
+        .map(|value| {
+            let mut attribute = Attribute::from(value);
+            // bgpkit writes a one-octet length unless the flag says
+            // otherwise: a path of more than 63 ASes, or a few dozen IPv6
+            // prefixes, need the two-octet one (RFC 4271 4.3).
+            if attribute.encode(asn_len).is_err() {
+                attribute.flag |= AttrFlags::EXTENDED;
+            }
+            attribute
+        })
+        .collect();
     let update = BgpUpdateMessage {
         withdrawn_prefixes: prefixes(&w4),
-        attributes: values.into_iter().collect(),
+        attributes,
         announced_prefixes: prefixes(&a4),
     };
     let bytes = encode_message(&BgpMessage::Update(update), four_octet, "UPDATE")?;

@@ -270,3 +270,52 @@ fn truncated_and_garbage_messages_never_panic() {
         }
     }
 }
+
+#[test]
+fn long_paths_and_many_ipv6_prefixes_take_the_extended_length() {
+    // 100 ASes: 402 bytes of AS_PATH, more than a one-octet length holds.
+    let path: Vec<Asn> = (0..100).map(|i| 64_600 + i).collect();
+    for four_octet in [true, false] {
+        let update = Update {
+            withdrawn: Vec::new(),
+            announced: vec![net("192.168.50.0/24")],
+            attributes: Some(attrs("10.0.0.1", &path)),
+        };
+        let messages = encode_update(&update, four_octet).unwrap();
+        let Message::Update(received) = decode(&messages[0], four_octet).unwrap() else {
+            panic!("not an UPDATE");
+        };
+        assert_eq!(received.treated_as_withdraw, None);
+        assert_eq!(received.updates, vec![update]);
+    }
+    // 300 IPv6 /48s in MP_REACH_NLRI and MP_UNREACH_NLRI.
+    let announced: Vec<IpNet> = (0..300u128)
+        .map(|i| IpNet::new(IpAddr::V6((0xfd00_u128 << 112 | i << 80).into()), 48).unwrap())
+        .collect();
+    for update in [
+        Update {
+            withdrawn: Vec::new(),
+            announced: announced.clone(),
+            attributes: Some(attrs("fd00::1", &[65001])),
+        },
+        Update {
+            withdrawn: announced.clone(),
+            announced: Vec::new(),
+            attributes: None,
+        },
+    ] {
+        let mut seen = Vec::new();
+        for message in encode_update(&update, true).unwrap() {
+            assert!(message.len() <= MAX_LEN);
+            let Message::Update(received) = round_trip(&message) else {
+                panic!("not an UPDATE");
+            };
+            assert_eq!(received.treated_as_withdraw, None);
+            for part in received.updates {
+                seen.extend(part.announced);
+                seen.extend(part.withdrawn);
+            }
+        }
+        assert_eq!(seen, announced);
+    }
+}
