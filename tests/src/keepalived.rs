@@ -187,6 +187,24 @@ pub struct KeepalivedConfig {
     /// of gratuitous ARPs/NAs after becoming master (0: no second burst;
     /// keepalived's default is 5).
     pub garp_master_delay: u32,
+    /// `vrrp_script` tracked by the instance (none: no check).
+    pub track_script: Option<TrackScript>,
+}
+
+/// A `vrrp_script`: a command keepalived runs every `interval`; after
+/// `fall` failures in a row the instance goes to FAULT (weight 0) or
+/// lowers its priority by `weight`, after `rise` successes it recovers.
+#[derive(Debug, Clone)]
+pub struct TrackScript {
+    /// The command line (absolute program path; keepalived splits words).
+    pub command: String,
+    /// Whole seconds, as keepalived counts them.
+    pub interval_secs: u32,
+    pub timeout_secs: u32,
+    pub fall: u32,
+    pub rise: u32,
+    /// 0: FAULT on failure; negative: priority lowered by that much.
+    pub weight: i32,
 }
 
 impl KeepalivedConfig {
@@ -205,6 +223,7 @@ impl KeepalivedConfig {
             unicast_src: None,
             unicast_peers: Vec::new(),
             garp_master_delay: 0,
+            track_script: None,
         }
     }
 
@@ -284,6 +303,18 @@ impl KeepalivedConfig {
         let _ = writeln!(t, "    vrrp_garp_master_delay {}", self.garp_master_delay);
         let _ = writeln!(t, "    vrrp_lower_prio_no_advert");
         let _ = writeln!(t, "}}");
+        if let Some(script) = &self.track_script {
+            let _ = writeln!(t, "vrrp_script check {{");
+            let _ = writeln!(t, "    script \"{}\"", script.command);
+            let _ = writeln!(t, "    interval {}", script.interval_secs);
+            let _ = writeln!(t, "    timeout {}", script.timeout_secs);
+            let _ = writeln!(t, "    fall {}", script.fall);
+            let _ = writeln!(t, "    rise {}", script.rise);
+            if script.weight != 0 {
+                let _ = writeln!(t, "    weight {}", script.weight);
+            }
+            let _ = writeln!(t, "}}");
+        }
         let _ = writeln!(t, "vrrp_instance {INSTANCE} {{");
         // keepalived starts an instance in BACKUP unless told MASTER,
         // which only the address owner should be (RFC 5798 6.4.1), and
@@ -304,6 +335,11 @@ impl KeepalivedConfig {
             let _ = writeln!(t, "    preempt_delay {}", millis(self.preempt_delay));
         }
         let _ = writeln!(t, "    notify \"{}\"", notify.display());
+        if self.track_script.is_some() {
+            let _ = writeln!(t, "    track_script {{");
+            let _ = writeln!(t, "        check");
+            let _ = writeln!(t, "    }}");
+        }
         if !self.unicast_peers.is_empty() {
             if let Some(src) = self.unicast_src {
                 let _ = writeln!(t, "    unicast_src_ip {src}");

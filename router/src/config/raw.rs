@@ -498,8 +498,10 @@ pub struct RawVrrpChecks {
     pub fall: Option<Spanned<u32>>,
     /// Successes in a row before it counts as passing again.
     pub rise: Option<Spanned<u32>>,
-    /// How long a probe query may take.
+    /// How long a recursion probe may take.
     pub probe_timeout: Option<Spanned<String>>,
+    /// How long the fast-path probe (a cache hit) may take.
+    pub fast_path_timeout: Option<Spanned<String>>,
     /// A name asked of the resolver as is (answered from the cache: the
     /// fast path).
     pub fast_path_probe: Option<Spanned<String>>,

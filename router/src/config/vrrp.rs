@@ -220,6 +220,10 @@ fn check_checks(checker: &Checker<'_>, raw: &RawVrrpChecks) -> Result<ChecksConf
         Some(text) => duration(checker, text, "checks.probe_timeout")?,
         None => defaults.probe_timeout,
     };
+    let fast_path_timeout = match &raw.fast_path_timeout {
+        Some(text) => duration(checker, text, "checks.fast_path_timeout")?,
+        None => defaults.fast_path_timeout,
+    };
     let name =
         |value: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, ConfigError> {
             let Some(text) = value else { return Ok(None) };
@@ -247,6 +251,7 @@ fn check_checks(checker: &Checker<'_>, raw: &RawVrrpChecks) -> Result<ChecksConf
         fall: count(&raw.fall, "fall", defaults.fall)?,
         rise: count(&raw.rise, "rise", defaults.rise)?,
         probe_timeout,
+        fast_path_timeout,
         fast_path_probe: name(&raw.fast_path_probe, "fast_path_probe")?,
         recursion_probe: name(&raw.recursion_probe, "recursion_probe")?,
         interface: raw.interface.unwrap_or(defaults.interface),

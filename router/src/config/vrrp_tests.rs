@@ -30,6 +30,19 @@ fn an_instance_is_checked_with_defaults_and_its_address_floats_in_dns() {
     assert_eq!(vrrp.checks.fast_path_probe.as_deref(), Some("example.lab"));
     assert_eq!(vrrp.checks.fall, 2);
     assert!(!vrrp.checks.wireguard && !vrrp.checks.bgp);
+    // The fast path is a cache hit: its probe gives up much sooner than
+    // the recursion probe's.
+    assert_eq!(vrrp.checks.fast_path_timeout, Duration::from_millis(50));
+    assert_eq!(vrrp.checks.probe_timeout, Duration::from_millis(500));
+    let tuned = parse_text(&text.replace(
+        "[vrrp.checks]\n",
+        "[vrrp.checks]\nfast_path_timeout = \"20ms\"\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        tuned.vrrp.unwrap().checks.fast_path_timeout,
+        Duration::from_millis(20)
+    );
     // The DNS service binds the virtual address before it has it.
     assert_eq!(
         config.dns.floating,

@@ -145,7 +145,12 @@ async fn dns_check(
         } else {
             name.clone()
         };
-        let ok = probe(resolver, &asked, config.probe_timeout).await;
+        let timeout = if fresh_label {
+            config.probe_timeout
+        } else {
+            config.fast_path_timeout
+        };
+        let ok = probe(resolver, &asked, timeout).await;
         if state.observe(ok, config.fall, config.rise) {
             if state.passing {
                 info!(check, "health check passes again");

@@ -22,6 +22,7 @@ pub const DEFAULT_FALL: u32 = 2;
 pub const DEFAULT_RISE: u32 = 2;
 /// How long a probe query may take before it counts as failed.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+pub const DEFAULT_FAST_PATH_TIMEOUT: Duration = Duration::from_millis(50);
 /// Track scripts: every second, two seconds to finish.
 pub const DEFAULT_SCRIPT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_SCRIPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -73,7 +74,13 @@ pub struct ChecksConfig {
     pub interval: Duration,
     pub fall: u32,
     pub rise: u32,
+    /// For the recursion probe, which waits on the DNS hierarchy.
     pub probe_timeout: Duration,
+    /// For the fast-path probe: a cache hit on the node's own resolver
+    /// takes well under a millisecond, so one that takes this long is a
+    /// resolver the house already notices, and waiting longer only delays
+    /// the failover.
+    pub fast_path_timeout: Duration,
     /// Asked as is: after the first answer it comes from the cache, so
     /// this probes the fast path.
     pub fast_path_probe: Option<String>,
@@ -110,6 +117,7 @@ impl Default for ChecksConfig {
             fall: DEFAULT_FALL,
             rise: DEFAULT_RISE,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
+            fast_path_timeout: DEFAULT_FAST_PATH_TIMEOUT,
             fast_path_probe: None,
             recursion_probe: None,
             interface: true,
