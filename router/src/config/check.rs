@@ -273,6 +273,24 @@ fn check_with(raw: RawConfig, checker: &Checker<'_>) -> Result<Config, ConfigErr
         .flat_map(|v| v.instances.iter().flat_map(|i| i.virtual_ips()))
         .filter(|ip| listen.iter().any(|l| l.ip() == *ip))
         .collect();
+    // Accept mode off drops what comes to the addresses: DNS on one of
+    // them would never answer.
+    if let (Some(vrrp), Some(spanned)) = (&vrrp, &raw.vrrp)
+        && let Some((instance, ip)) = vrrp.instances.iter().filter(|i| !i.accept).find_map(|i| {
+            i.virtual_ips()
+                .into_iter()
+                .find(|ip| floating.contains(ip))
+                .map(|ip| (i, ip))
+        })
+    {
+        return Err(checker.error_at(
+            spanned,
+            format!(
+                "instance {}: accept = false drops traffic to {ip}, which [dns] listen serves: keep accept = true (the default) or take {ip} out of listen",
+                instance.name
+            ),
+        ));
+    }
     let (filter_settings, filter) =
         super::filter::check_filter(checker, &dns.filter, zones, zones_error.as_deref())?;
     let query_log = super::filter::check_query_log(checker, &dns.query_log)?;

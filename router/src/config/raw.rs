@@ -487,6 +487,10 @@ pub struct RawVrrpInstance {
     /// A failed check lowers the priority by this much instead of putting
     /// the instance in Fault.
     pub check_weight: Option<Spanned<u8>>,
+    /// Accept traffic to the virtual addresses when master (default
+    /// true; false: only ARP and neighbour discovery, RFC 5798's
+    /// Accept_Mode off).
+    pub accept: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

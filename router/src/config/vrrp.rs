@@ -198,6 +198,7 @@ fn check_instance(
         announce_again_after,
         announce_repeat,
         check_weight,
+        accept: raw.accept.unwrap_or(true),
     })
 }
 

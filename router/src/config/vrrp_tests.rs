@@ -146,3 +146,18 @@ fn track_scripts_and_appliance_checks_are_read() {
     assert_eq!((script.fall, script.rise), (3, 2));
     assert_eq!(vrrp.instances[0].check_weight, Some(60));
 }
+
+#[test]
+fn accept_mode_off_is_refused_on_an_address_dns_serves() {
+    let text = format!("{DNS}\n{INSTANCE}accept = false\n");
+    let error = parse_text(&text).unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("accept = false drops traffic to 192.168.10.53"),
+        "{error}"
+    );
+    let gateway = text.replace(", \"192.168.10.53:53\"", "");
+    let config = parse_text(&gateway).unwrap();
+    assert!(!config.vrrp.unwrap().instances[0].accept);
+}

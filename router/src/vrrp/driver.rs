@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 use vrrp::{Action, Advertisement, Instance, State};
 
+use super::accept::NoAccept;
 use super::addresses::VirtualAddresses;
 use super::announce;
 use super::health::{self, Health};
@@ -171,6 +172,8 @@ struct Runner {
     instance: Option<Instance>,
     socket: Option<VrrpSocket>,
     addresses: Option<VirtualAddresses>,
+    /// `Some` with accept mode off: what drops traffic to the addresses.
+    no_accept: Option<NoAccept>,
     check_interface: bool,
     interface_down: bool,
     bad_packets: u64,
@@ -186,6 +189,7 @@ async fn run(
     mut control: mpsc::Receiver<Control>,
 ) {
     let mut runner = Runner {
+        no_accept: NoAccept::for_instance(&config),
         config,
         instance: None,
         socket: None,
@@ -290,6 +294,11 @@ impl Runner {
         // A predecessor killed with SIGKILL leaves its addresses behind.
         if let Err(e) = addresses.remove().await {
             warn!(instance = %self.config.name, error = %e, "removing stale virtual addresses");
+        }
+        if let Some(no_accept) = &self.no_accept
+            && let Err(e) = no_accept.remove().await
+        {
+            warn!(instance = %self.config.name, error = %e, "removing a stale accept-mode table");
         }
         let settings = vrrp::Settings {
             vrid: self.config.vrid,
@@ -409,6 +418,13 @@ impl Runner {
             match action {
                 Action::Advertise { priority } => self.advertise(priority).await,
                 Action::AddAddresses => {
+                    // Before the addresses: no packet to them gets in
+                    // between.
+                    if let Some(no_accept) = &self.no_accept
+                        && let Err(e) = no_accept.install().await
+                    {
+                        warn!(instance = %self.config.name, error = %e, "accept mode off: cannot install the drop");
+                    }
                     if let Some(addresses) = &self.addresses
                         && let Err(e) = addresses.add().await
                     {
@@ -420,6 +436,11 @@ impl Runner {
                         && let Err(e) = addresses.remove().await
                     {
                         warn!(instance = %self.config.name, error = %e, "removing the virtual addresses failed");
+                    }
+                    if let Some(no_accept) = &self.no_accept
+                        && let Err(e) = no_accept.remove().await
+                    {
+                        warn!(instance = %self.config.name, error = %e, "accept mode off: cannot remove the drop");
                     }
                 }
                 Action::Announce => self.announce(),

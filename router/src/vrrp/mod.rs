@@ -2,6 +2,7 @@
 //! socket, the virtual addresses, their announcements, the appliance's
 //! own health checks and the status `routerctl vrrp` shows.
 
+pub mod accept;
 pub mod addresses;
 pub mod announce;
 pub mod driver;

@@ -55,6 +55,10 @@ pub struct InstanceConfig {
     /// What a failed check does: lower the priority by this much, or
     /// (None) put the instance in Fault.
     pub check_weight: Option<u8>,
+    /// RFC 5798 Accept_Mode: a master that does not own the addresses
+    /// takes traffic addressed to them (true, what serving DNS on them
+    /// needs) or drops it (false).
+    pub accept: bool,
 }
 
 impl InstanceConfig {

@@ -597,3 +597,51 @@ fn wait_for_vrrp_state_of(node: &Routerd, instance: usize, want: &str) {
     })
     .unwrap();
 }
+
+/// Accept mode off (a floating gateway, not a DNS address): the master
+/// holds the address and answers ARP for it, but drops what is sent to
+/// it; the node's own address still answers.
+#[test]
+fn with_accept_mode_off_the_master_drops_traffic_to_the_address() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let dns = DnsHierarchy::start(&lab).unwrap();
+    let node_a = lab.add_host("node-a", NODE_A).unwrap();
+    let client = lab.add_host("client", addr::CLIENT).unwrap();
+    let config = node_config(&dns, NODE_A, 150, true).with(|c| {
+        // DNS on the node's own address only: accept = false and DNS on
+        // the VIP are refused together.
+        c.listen.truncate(1);
+        c.extra_toml.push_str("accept = false\n");
+    });
+    let a = config.start(&node_a).unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    assert!(vip_on(&node_a, true));
+    let ping = |to: Ipv4Addr| {
+        client
+            .exec("ping", &["-c", "1", "-W", "1", &to.to_string()])
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(ping(NODE_A), "the node's own address answers");
+    assert!(!ping(VIP), "traffic to the virtual address is dropped");
+    let neighbour = client
+        .run("ip", &["neigh", "show", &VIP.to_string()])
+        .unwrap();
+    assert!(
+        neighbour.contains("lladdr"),
+        "ARP for the virtual address is answered: {neighbour}"
+    );
+    // Back to the default, the address answers.
+    let accepting = node_config(&dns, NODE_A, 150, true).with(|c| c.listen.truncate(1));
+    a.rewrite_config(&accepting).unwrap();
+    assert!(a.routerctl(&["reload"]).unwrap().success);
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    let answered = e2e::wait_until(Duration::from_secs(3), "the VIP to answer", || {
+        ping(VIP).then_some(())
+    });
+    assert!(answered.is_ok(), "with accept mode on the address answers");
+}
