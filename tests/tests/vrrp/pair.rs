@@ -67,12 +67,36 @@ pub fn node_config_every(
     )
 }
 
-fn start_pair(preempt: bool) -> Pair {
+/// The pair's lab with nothing running on the nodes yet: the DNS
+/// hierarchy, both nodes and the client.
+pub struct PairLab {
+    pub node_a: Host,
+    pub node_b: Host,
+    pub client: Host,
+    pub dns: DnsHierarchy,
+    pub lab: Lab,
+}
+
+pub fn pair_lab() -> PairLab {
     let lab = Lab::new().unwrap();
     let dns = DnsHierarchy::start(&lab).unwrap();
-    let node_a = lab.add_host("node-a", NODE_A).unwrap();
-    let node_b = lab.add_host("node-b", NODE_B).unwrap();
-    let client = lab.add_host("client", addr::CLIENT).unwrap();
+    PairLab {
+        node_a: lab.add_host("node-a", NODE_A).unwrap(),
+        node_b: lab.add_host("node-b", NODE_B).unwrap(),
+        client: lab.add_host("client", addr::CLIENT).unwrap(),
+        dns,
+        lab,
+    }
+}
+
+fn start_pair(preempt: bool) -> Pair {
+    let PairLab {
+        node_a,
+        node_b,
+        client,
+        dns,
+        lab,
+    } = pair_lab();
     let a = node_config(&dns, NODE_A, 150, preempt)
         .start(&node_a)
         .unwrap();
@@ -373,11 +397,13 @@ fn an_ipv6_floating_address_fails_over_too() {
         return;
     }
     let vip6 = addr::v6_of(VIP);
-    let lab = Lab::new().unwrap();
-    let dns = DnsHierarchy::start(&lab).unwrap();
-    let node_a = lab.add_host("node-a", NODE_A).unwrap();
-    let node_b = lab.add_host("node-b", NODE_B).unwrap();
-    let client = lab.add_host("client", addr::CLIENT).unwrap();
+    let PairLab {
+        node_a,
+        node_b,
+        client,
+        dns,
+        lab: _lab,
+    } = pair_lab();
     let config = |host: &Host, priority: u8| {
         node_config(&dns, host.v4, priority, true).with(|c| {
             c.listen[1] = SocketAddr::new(IpAddr::V6(vip6), 53);
@@ -456,11 +482,13 @@ fn unicast_peers_keep_the_pair_working_without_multicast() {
     if !e2e::require(&pair_tools()) {
         return;
     }
-    let lab = Lab::new().unwrap();
-    let dns = DnsHierarchy::start(&lab).unwrap();
-    let node_a = lab.add_host("node-a", NODE_A).unwrap();
-    let node_b = lab.add_host("node-b", NODE_B).unwrap();
-    let client = lab.add_host("client", addr::CLIENT).unwrap();
+    let PairLab {
+        node_a,
+        node_b,
+        client,
+        dns,
+        lab,
+    } = pair_lab();
     let no_multicast = lab.dir().join("no-multicast.nft");
     std::fs::write(
         &no_multicast,
@@ -508,9 +536,9 @@ fn a_narrower_floating_prefix_does_not_become_the_nodes_source() {
     if !e2e::require(&pair_tools()) {
         return;
     }
-    let lab = Lab::new().unwrap();
-    let dns = DnsHierarchy::start(&lab).unwrap();
-    let node_a = lab.add_host("node-a", NODE_A).unwrap();
+    let PairLab {
+        node_a, dns, lab, ..
+    } = pair_lab();
     let config = node_config(&dns, NODE_A, 150, true).with(|c| {
         c.extra_toml = c
             .extra_toml
@@ -606,10 +634,13 @@ fn with_accept_mode_off_the_master_drops_traffic_to_the_address() {
     if !e2e::require(&pair_tools()) {
         return;
     }
-    let lab = Lab::new().unwrap();
-    let dns = DnsHierarchy::start(&lab).unwrap();
-    let node_a = lab.add_host("node-a", NODE_A).unwrap();
-    let client = lab.add_host("client", addr::CLIENT).unwrap();
+    let PairLab {
+        node_a,
+        client,
+        dns,
+        lab: _lab,
+        ..
+    } = pair_lab();
     let config = node_config(&dns, NODE_A, 150, true).with(|c| {
         // DNS on the node's own address only: accept = false and DNS on
         // the VIP are refused together.

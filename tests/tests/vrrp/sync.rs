@@ -16,7 +16,7 @@ use std::time::Duration;
 use e2e::dig::{Query, dig};
 use e2e::{DnsHierarchy, Host, Lab, Routerd, RouterdConfig, addr};
 
-use super::pair::{node_config_every, pair_tools, wait_for_state};
+use super::pair::{PairLab, node_config_every, pair_lab, pair_tools, wait_for_state};
 
 const NODE_A: Ipv4Addr = addr::VRRP1;
 const NODE_B: Ipv4Addr = addr::VRRP2;
@@ -99,14 +99,16 @@ fn the_standby_follows_the_primary_and_refuses_a_broken_change() {
     if !e2e::require(&pair_tools()) {
         return;
     }
-    let lab = Lab::new().unwrap();
-    let dns = DnsHierarchy::start(&lab).unwrap();
+    let PairLab {
+        node_a,
+        node_b,
+        client,
+        dns,
+        lab,
+    } = pair_lab();
     let token = lab.dir().join("pair.token");
     std::fs::write(&token, "lab-pair-token-0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let node_a = lab.add_host("node-a", NODE_A).unwrap();
-    let node_b = lab.add_host("node-b", NODE_B).unwrap();
-    let client = lab.add_host("client", addr::CLIENT).unwrap();
 
     let policies = lab.dir().join("policies");
     std::fs::create_dir_all(&policies).unwrap();
