@@ -120,6 +120,29 @@ impl Netns {
         self.run(move || async move { support::run(&ip, &args) });
     }
 
+    /// Waits until `link` is operationally up. The veth's carrier comes
+    /// with the second end, but the kernel activates the queue a moment
+    /// later (link watch): until then what is sent is dropped, which lost
+    /// the first advert of a test now and then.
+    fn wait_running(&self, link: &str) {
+        let ip = self.ip.clone();
+        let link = link.to_owned();
+        self.run(move || async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let out = Command::new(&ip)
+                    .args(["-o", "link", "show", "dev", &link])
+                    .output()
+                    .unwrap_or_else(|e| panic!("{}: {e}", ip.display()));
+                if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{link} did not come up");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+    }
+
     /// Writes a sysctl under /proc/sys/net of this namespace.
     fn sysctl(&self, key: &str, value: &str) {
         let path = format!("/proc/sys/net/{key}");
@@ -215,6 +238,8 @@ impl Lab {
             ns.ip(&["addr", "add", &format!("{address}/24"), "dev", link]);
             ns.ip(&["link", "set", link, "up"]);
         }
+        lab.a.wait_running("va");
+        lab.b.wait_running("vb");
         Some(lab)
     }
 }
