@@ -31,10 +31,6 @@ pub async fn call_with(
             socket.display()
         )
     })?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .context("control API handshake failed")?;
-    tokio::spawn(connection);
     let request = Request::builder()
         .method(method)
         .uri(path)
@@ -44,19 +40,35 @@ pub async fn call_with(
             body.map(serde_json::Value::to_string).unwrap_or_default(),
         )))
         .context("building the request")?;
-    let response = sender
-        .send_request(request)
+    let (status, body) = exchange(stream, request, usize::MAX)
         .await
-        .context("the control API did not answer")?;
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .context("reading the control API's answer")?
-        .to_bytes();
+        .context("the control API")?;
     let value = serde_json::from_slice(&body).with_context(|| {
         format!("the control API sent something that is not JSON (HTTP {status})")
     })?;
     Ok((status, value))
+}
+
+/// One HTTP/1.1 request on a connected stream: the status and the body,
+/// which may be at most `limit` bytes.
+pub async fn exchange<S>(
+    stream: S,
+    request: Request<Full<Bytes>>,
+    limit: usize,
+) -> anyhow::Result<(u16, Bytes)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("handshake failed")?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.context("no answer")?;
+    let status = response.status().as_u16();
+    let body = http_body_util::Limited::new(response.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| anyhow!("reading the answer: {e}"))?
+        .to_bytes();
+    Ok((status, body))
 }

@@ -14,10 +14,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::Full;
 use hyper::Request;
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -27,8 +26,8 @@ use tracing::{info, warn};
 use super::bundle::{self, Bundle};
 use super::settings::{PairConfig, Role, Token};
 use super::store::Store;
-use crate::config;
 use crate::daemon::Shared;
+use crate::{client, config};
 
 /// One request to the primary, connection included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -319,17 +318,7 @@ async fn sync_once(inner: &Arc<Inner>, shared: &Weak<Shared>) {
     let store = Store::new(&inner.config.state_dir);
     let have = store.current().map(|m| m.version);
     inner.state().version = have.clone();
-    let answer = tokio::time::timeout(
-        FETCH_TIMEOUT,
-        fetch(peer, &inner.config.token, have.as_deref()),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(format!(
-            "the primary at {peer} did not answer within {FETCH_TIMEOUT:?}"
-        ))
-    });
-    let answer = match answer {
+    let answer = match fetch(peer, &inner.config.token, have.as_deref(), FETCH_TIMEOUT).await {
         Ok(answer) => answer,
         Err(e) => {
             let mut state = inner.state();
@@ -356,14 +345,7 @@ async fn sync_once(inner: &Arc<Inner>, shared: &Weak<Shared>) {
         return;
     }
     let version = bundle.version.clone();
-    let applied = {
-        let store = store.clone();
-        let config_path = inner.config_path.clone();
-        tokio::task::spawn_blocking(move || stage_and_commit(&store, &config_path, &bundle))
-            .await
-            .unwrap_or_else(|e| Err(format!("checking the copy failed: {e}")))
-    };
-    let outcome = match applied {
+    let outcome = match take(&store, &inner.config_path, bundle).await {
         Err(e) => Err(e),
         Ok(previous) => match shared.upgrade() {
             None => return,
@@ -416,14 +398,7 @@ pub async fn initial_sync(config: &PairConfig, config_path: &Path) -> Option<Ini
     };
     let store = Store::new(&config.state_dir);
     let have = store.current().map(|m| m.version);
-    let answer = tokio::time::timeout(INITIAL_TIMEOUT, fetch(peer, &config.token, have.as_deref()))
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "the primary at {peer} did not answer within {INITIAL_TIMEOUT:?}"
-            ))
-        });
-    let bundle = match answer {
+    let bundle = match fetch(peer, &config.token, have.as_deref(), INITIAL_TIMEOUT).await {
         Ok(Answer {
             bundle: Some(bundle),
             ..
@@ -438,12 +413,7 @@ pub async fn initial_sync(config: &PairConfig, config_path: &Path) -> Option<Ini
         }
     };
     let version = bundle.version.clone();
-    let config_path = config_path.to_path_buf();
-    let checked =
-        tokio::task::spawn_blocking(move || stage_and_commit(&store, &config_path, &bundle))
-            .await
-            .unwrap_or_else(|e| Err(format!("checking the copy failed: {e}")));
-    Some(match checked {
+    Some(match take(&store, config_path, bundle).await {
         Ok(_) => {
             info!(
                 version = Bundle::short(&version),
@@ -473,6 +443,15 @@ pub struct InitialSync {
     pub version: String,
     /// Why the copy was refused; `None`: applied.
     pub refused: Option<String>,
+}
+
+/// [`stage_and_commit`] off the async threads (it reads and writes files
+/// and loads the policy).
+async fn take(store: &Store, config_path: &Path, bundle: Bundle) -> Result<Option<String>, String> {
+    let (store, config_path) = (store.clone(), config_path.to_path_buf());
+    tokio::task::spawn_blocking(move || stage_and_commit(&store, &config_path, &bundle))
+        .await
+        .unwrap_or_else(|e| Err(format!("checking the copy failed: {e}")))
 }
 
 /// Verifies, stores and checks a bundle against this node's own file, and
@@ -507,40 +486,43 @@ pub(crate) fn stage_and_commit(
     store.commit(&bundle.version).map_err(|e| e.to_string())
 }
 
-/// `GET /v1/pair/bundle` on the primary.
-async fn fetch(peer: SocketAddr, token: &Token, have: Option<&str>) -> Result<Answer, String> {
-    let stream = TcpStream::connect(peer)
-        .await
-        .map_err(|e| format!("cannot reach the primary at {peer}: {e}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("the primary at {peer}: {e}"))?;
-    tokio::spawn(connection);
-    let path = match have {
-        Some(version) => format!("/v1/pair/bundle?have={version}"),
-        None => "/v1/pair/bundle".to_string(),
+/// `GET /v1/pair/bundle` on the primary, answered within `within`.
+async fn fetch(
+    peer: SocketAddr,
+    token: &Token,
+    have: Option<&str>,
+    within: Duration,
+) -> Result<Answer, String> {
+    let asked = async {
+        let stream = TcpStream::connect(peer)
+            .await
+            .map_err(|e| format!("cannot reach the primary at {peer}: {e}"))?;
+        let path = match have {
+            Some(version) => format!("/v1/pair/bundle?have={version}"),
+            None => "/v1/pair/bundle".to_string(),
+        };
+        let request = Request::builder()
+            .method("GET")
+            .uri(path)
+            .header("host", peer.to_string())
+            .header("authorization", format!("Bearer {}", token.as_str()))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let limit = bundle::MAX_BYTES * 2 + (1 << 20);
+        client::exchange(stream, request, limit)
+            .await
+            .map_err(|e| format!("the primary at {peer}: {e:#}"))
     };
-    let request = Request::builder()
-        .method("GET")
-        .uri(path)
-        .header("host", peer.to_string())
-        .header("authorization", format!("Bearer {}", token.as_str()))
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
+    let (status, body) = tokio::time::timeout(within, asked)
         .await
-        .map_err(|e| format!("the primary at {peer}: {e}"))?;
-    let status = response.status();
-    let limit = bundle::MAX_BYTES * 2 + (1 << 20);
-    let body = Limited::new(response.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the primary's answer: {e}"))?
-        .to_bytes();
-    if !status.is_success() {
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the primary at {peer} did not answer within {within:?}"
+            ))
+        })?;
+    if !(200..300).contains(&status) {
         return Err(format!(
-            "the primary at {peer} answered {status}: {}",
+            "the primary at {peer} answered HTTP {status}: {}",
             String::from_utf8_lossy(&body).trim()
         ));
     }
