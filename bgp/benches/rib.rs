@@ -82,6 +82,8 @@ fn receive(ribs: &mut Ribs, index: usize, updates: &[Update], policy: &Policy) -
     let mut moved = 0;
     for update in updates {
         moved += adj.apply(update, &import, &mut ribs.loc).len();
+        // As the speaker does once the changes are exported.
+        ribs.loc.sweep();
     }
     moved
 }
@@ -102,7 +104,9 @@ fn main() {
     assert_eq!(receive(&mut one, 0, &from_a, &policy), PREFIXES as usize);
     let mut two = one.clone();
     assert_eq!(receive(&mut two, 1, &from_b, &policy), 0);
-    let moved: Vec<BestChange> = two.clone().loc.remove_peer(a.address);
+    // The changes name routes in the Loc-RIB that returned them.
+    let mut without_a = two.loc.clone();
+    let moved: Vec<BestChange> = without_a.remove_peer(a.address);
     assert_eq!(moved.len(), PREFIXES as usize);
     let next_hops = NextHops {
         ipv4: Some(Ipv4Addr::new(192, 0, 2, 100)),
@@ -110,7 +114,7 @@ fn main() {
     };
     let to_c = AdjRibOut::new(LOCAL_ASN, c, next_hops, Some(&policy));
     assert_eq!(
-        to_c.updates(&moved)
+        to_c.updates(&without_a, &moved)
             .iter()
             .map(|u| u.announced.len())
             .sum::<usize>(),
@@ -157,7 +161,7 @@ fn main() {
         )
     });
     group.bench_function("export_moved_bests_to_third_peer", |bench| {
-        bench.iter(|| to_c.updates(black_box(&moved)))
+        bench.iter(|| to_c.updates(&without_a, black_box(&moved)))
     });
     group.bench_function("export_full_table_to_third_peer", |bench| {
         bench.iter(|| to_c.full_table(black_box(&one.loc)))

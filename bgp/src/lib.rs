@@ -1,6 +1,7 @@
 //! A minimal BGP-4 speaker as plain state machines: messages in, actions
 //! out, timers as inputs. The tokio driver in `router` owns the sockets.
 
+mod attr_store;
 pub mod error;
 pub mod fsm;
 pub mod policy;

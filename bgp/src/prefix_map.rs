@@ -6,8 +6,9 @@
 //! million prefixes it has two million buckets, each key and value padded
 //! to 8 bytes. Here entries live densely in a `Vec` (an IPv4 key takes 5
 //! bytes) and the hash table holds only a `u32` index into it, so the
-//! empty buckets cost 5 bytes each instead of a whole entry. Removal swaps
-//! the last entry into the hole, so iteration order is arbitrary.
+//! empty buckets cost 5 bytes each instead of a whole entry. Removal
+//! leaves a hole, squeezed out once holes are half of the entries, so
+//! iteration order is arbitrary.
 //!
 //! Capacity is given back when the map falls below a quarter of it (a full
 //! withdrawal, a peer going down), not on every removal.
@@ -42,9 +43,12 @@ impl Key for Ipv6Net {
 
 #[derive(Clone)]
 struct Dense<K, V> {
-    entries: Vec<(K, V)>,
-    /// Indices into `entries`.
+    /// `None`: removed, and no longer in `index`.
+    entries: Vec<(K, Option<V>)>,
+    /// Indices into `entries` of the live ones.
     index: HashTable<u32>,
+    /// Removed entries still in `entries`.
+    dead: usize,
 }
 
 impl<K, V> Default for Dense<K, V> {
@@ -52,11 +56,16 @@ impl<K, V> Default for Dense<K, V> {
         Dense {
             entries: Vec::new(),
             index: HashTable::new(),
+            dead: 0,
         }
     }
 }
 
 impl<K: Key, V> Dense<K, V> {
+    fn len(&self) -> usize {
+        self.entries.len() - self.dead
+    }
+
     fn position(&self, hasher: &Hasher, key: &K) -> Option<usize> {
         let entries = &self.entries;
         self.index
@@ -67,82 +76,79 @@ impl<K: Key, V> Dense<K, V> {
     /// Appends an entry whose key is not in the map.
     fn push(&mut self, hasher: &Hasher, key: K, value: V) {
         if self.index.len() == self.index.capacity() {
-            self.grow(hasher);
+            self.reindex(hasher, self.index.len() * 2);
         }
         let at = self.entries.len() as u32;
-        self.entries.push((key, value));
+        self.entries.push((key, Some(value)));
         let entries = &self.entries;
         self.index.insert_unique(key.hash(hasher), at, |&i| {
             entries[i as usize].0.hash(hasher)
         });
     }
 
-    /// Doubles the index by building a new one in entry order. Left to
-    /// itself the table rehashes in bucket order, and each bucket's key is
-    /// then a random read into `entries`: a cache miss per prefix per
-    /// doubling while a full table loads. In entry order the keys are read
-    /// sequentially.
-    fn grow(&mut self, hasher: &Hasher) {
+    /// Builds the index anew, with room for `capacity`, in entry order.
+    /// Left to itself the table rehashes in bucket order, and each
+    /// bucket's key is then a random read into `entries`: a cache miss
+    /// per prefix per doubling while a full table loads. In entry order
+    /// the keys are read sequentially.
+    fn reindex(&mut self, hasher: &Hasher, capacity: usize) {
         let entries = &self.entries;
-        let mut index = HashTable::with_capacity((entries.len() * 2).max(16));
+        let mut index = HashTable::with_capacity(capacity.max(16));
         let rehash = |&i: &u32| entries[i as usize].0.hash(hasher);
-        for (at, (key, _)) in entries.iter().enumerate() {
-            index.insert_unique(key.hash(hasher), at as u32, rehash);
+        for (at, (key, value)) in entries.iter().enumerate() {
+            if value.is_some() {
+                index.insert_unique(key.hash(hasher), at as u32, rehash);
+            }
         }
         self.index = index;
     }
 
-    fn remove_at(&mut self, hasher: &Hasher, at: usize) -> V {
-        let key = self.entries[at].0;
+    /// Removes an entry by leaving a hole. Moving the last entry into it
+    /// instead would mean finding that entry in the index to repoint it, a
+    /// cache miss per withdrawn prefix; the holes are squeezed out in one
+    /// sequential pass once they are half of `entries`.
+    fn remove_at(&mut self, hasher: &Hasher, at: usize) -> Option<V> {
+        let (key, value) = self.entries.get_mut(at)?;
+        let value = value.take()?;
         if let Ok(slot) = self
             .index
             .find_entry(key.hash(hasher), |&i| i as usize == at)
         {
             slot.remove();
         }
-        let (_, value) = self.entries.swap_remove(at);
-        // The former last entry now sits at `at`: repoint its index.
-        if let Some((moved, _)) = self.entries.get(at) {
-            let last = self.entries.len() as u32;
-            if let Some(i) = self.index.find_mut(moved.hash(hasher), |&i| i == last) {
-                *i = at as u32;
-            }
+        self.dead += 1;
+        if self.dead >= MIN_SHRINK && self.dead * 2 >= self.entries.len() {
+            self.compact(hasher);
         }
-        self.shrink(hasher);
-        value
+        Some(value)
     }
 
     fn retain(&mut self, hasher: &Hasher, mut keep: impl FnMut(K, &mut V) -> bool) {
-        let before = self.entries.len();
-        self.entries.retain_mut(|(key, value)| keep(*key, value));
-        if self.entries.len() == before {
-            return;
+        let before = self.len();
+        for (key, slot) in &mut self.entries {
+            if let Some(value) = slot
+                && !keep(*key, value)
+            {
+                *slot = None;
+                self.dead += 1;
+            }
         }
-        // Every survivor may have moved: rebuilding is cheaper than
-        // repointing them one by one.
-        self.index.clear();
-        self.shrink(hasher);
-        let entries = &self.entries;
-        for (at, (key, _)) in entries.iter().enumerate() {
-            self.index.insert_unique(key.hash(hasher), at as u32, |&i| {
-                entries[i as usize].0.hash(hasher)
-            });
+        if self.len() != before {
+            self.compact(hasher);
         }
     }
 
-    /// Gives capacity back once the map is below a quarter of it, keeping
-    /// room for it to double again without reallocating.
-    fn shrink(&mut self, hasher: &Hasher) {
+    /// Drops the holes and rebuilds the index; gives capacity back once
+    /// the map is below a quarter of it, keeping room for it to double
+    /// again without reallocating.
+    fn compact(&mut self, hasher: &Hasher) {
+        self.entries.retain(|(_, value)| value.is_some());
+        self.dead = 0;
         let len = self.entries.len();
-        let target = (len * 2).max(MIN_SHRINK);
         if self.entries.capacity() > MIN_SHRINK && len < self.entries.capacity() / 4 {
-            self.entries.shrink_to(target);
+            self.entries.shrink_to((len * 2).max(MIN_SHRINK));
         }
-        if self.index.capacity() > MIN_SHRINK && len < self.index.capacity() / 4 {
-            let entries = &self.entries;
-            self.index
-                .shrink_to(target, |&i| entries[i as usize].0.hash(hasher));
-        }
+        self.reindex(hasher, len * 2);
     }
 }
 
@@ -179,7 +185,7 @@ pub(crate) enum Slot {
 
 impl<V> PrefixMap<V> {
     pub(crate) fn len(&self) -> usize {
-        self.v4.entries.len() + self.v6.entries.len()
+        self.v4.len() + self.v6.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -194,21 +200,22 @@ impl<V> PrefixMap<V> {
     }
 
     pub(crate) fn get(&self, prefix: &IpNet) -> Option<&V> {
-        Some(self.at(self.find(prefix)?))
+        self.at(self.find(prefix)?)
     }
 
-    /// The value at a slot `find` just returned (no removal since).
-    pub(crate) fn at(&self, slot: Slot) -> &V {
+    /// The value at a slot `find` returned, while no entry was removed
+    /// since (`None` otherwise, or the wrong entry).
+    pub(crate) fn at(&self, slot: Slot) -> Option<&V> {
         match slot {
-            Slot::V4(i) => &self.v4.entries[i].1,
-            Slot::V6(i) => &self.v6.entries[i].1,
+            Slot::V4(i) => self.v4.entries.get(i)?.1.as_ref(),
+            Slot::V6(i) => self.v6.entries.get(i)?.1.as_ref(),
         }
     }
 
-    pub(crate) fn at_mut(&mut self, slot: Slot) -> &mut V {
+    pub(crate) fn at_mut(&mut self, slot: Slot) -> Option<&mut V> {
         match slot {
-            Slot::V4(i) => &mut self.v4.entries[i].1,
-            Slot::V6(i) => &mut self.v6.entries[i].1,
+            Slot::V4(i) => self.v4.entries.get_mut(i)?.1.as_mut(),
+            Slot::V6(i) => self.v6.entries.get_mut(i)?.1.as_mut(),
         }
     }
 
@@ -220,7 +227,7 @@ impl<V> PrefixMap<V> {
         }
     }
 
-    pub(crate) fn remove_at(&mut self, slot: Slot) -> V {
+    pub(crate) fn remove_at(&mut self, slot: Slot) -> Option<V> {
         match slot {
             Slot::V4(i) => self.v4.remove_at(&self.hasher, i),
             Slot::V6(i) => self.v6.remove_at(&self.hasher, i),
@@ -230,12 +237,12 @@ impl<V> PrefixMap<V> {
     #[cfg(test)]
     pub(crate) fn remove(&mut self, prefix: &IpNet) -> Option<V> {
         let slot = self.find(prefix)?;
-        Some(self.remove_at(slot))
+        self.remove_at(slot)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> + '_ {
-        let v4 = self.v4.entries.iter().map(|(k, v)| (IpNet::V4(*k), v));
-        let v6 = self.v6.entries.iter().map(|(k, v)| (IpNet::V6(*k), v));
+        let v4 = (self.v4.entries.iter()).filter_map(|(k, v)| Some((IpNet::V4(*k), v.as_ref()?)));
+        let v6 = (self.v6.entries.iter()).filter_map(|(k, v)| Some((IpNet::V6(*k), v.as_ref()?)));
         v4.chain(v6)
     }
 

@@ -12,17 +12,14 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use crate::attr_store::{AttrId, AttrStore};
 use crate::policy::{Import, Rejection};
-use crate::route::{PathAttributes, PeerInfo, Route, Source, Update};
-
 use crate::prefix_map::PrefixMap;
+use crate::route::{PathAttributes, PeerInfo, Route, Source, Update};
 
 // Prefixes come from configured peers, not strangers, and a million of them
 // must hash fast.
 type Set<K> = HashSet<K, foldhash::fast::RandomState>;
-
-/// Below this many interned attribute sets, `AdjRibIn` does not sweep.
-const MIN_SWEEP: usize = 64;
 
 /// LOCAL_PREF assumed when a route has none (the usual default).
 pub const DEFAULT_LOCAL_PREF: u32 = 100;
@@ -45,18 +42,6 @@ pub struct AdjRibIn {
     peer: PeerInfo,
     /// Prefixes with a candidate of this peer in the Loc-RIB.
     accepted: usize,
-    /// One `Arc` per distinct attribute set this peer's routes hold: a
-    /// peer sends the same set in many UPDATEs (each decoded into an `Arc`
-    /// of its own), and the Loc-RIB shares what is stored here. Entries
-    /// nothing else holds any more are swept now and then (`intern`,
-    /// `sweep`).
-    interned: Set<Arc<PathAttributes>>,
-    /// The set interned last: consecutive UPDATEs of a table dump often
-    /// share their attributes, and comparing with one hot set is cheaper
-    /// than hashing into `interned`.
-    last: Option<Arc<PathAttributes>>,
-    /// `interned` is swept when it reaches this size.
-    sweep_at: usize,
     /// Prefixes the peer announces that import policy refused.
     filtered: Set<IpNet>,
     rejected: u64,
@@ -68,9 +53,6 @@ impl AdjRibIn {
         AdjRibIn {
             peer,
             accepted: 0,
-            interned: Set::default(),
-            last: None,
-            sweep_at: MIN_SWEEP,
             filtered: Set::default(),
             rejected: 0,
             last_rejection: None,
@@ -124,7 +106,8 @@ impl AdjRibIn {
     /// order of the UPDATE (withdrawals first). A refused announcement
     /// withdraws what the peer had sent before for that prefix: the peer
     /// replaced it. `loc` must be the Loc-RIB this peer's routes went to
-    /// since `new` (`LocRib::remove_peer` ends the session's routes).
+    /// since `new` (`LocRib::remove_peer` ends the session's routes). The
+    /// changes name routes in `loc` until its next `sweep`.
     pub fn apply(
         &mut self,
         update: &Update,
@@ -147,11 +130,6 @@ impl AdjRibIn {
             self.unfilter(prefix);
             self.set(loc, *prefix, source, None, &mut moved);
         }
-        // Every live set serves at least one route here: many more sets
-        // than routes means most are dead (after withdrawals).
-        if self.interned.len() > MIN_SWEEP && self.interned.len() / 2 > self.accepted {
-            self.sweep();
-        }
         if update.announced.is_empty() {
             return moved;
         }
@@ -160,13 +138,13 @@ impl AdjRibIn {
         let attributes = match &update.attributes {
             Some(attributes) => import
                 .attributes(attributes)
-                .map(|attributes| self.intern(attributes))
+                .map(|attributes| loc.attrs.intern(attributes))
                 .map_err(Some),
             None => Err(None),
         };
         for prefix in &update.announced {
             let verdict = match &attributes {
-                Ok(attributes) => import.prefix(prefix).map(|()| attributes).map_err(Some),
+                Ok(attributes) => import.prefix(prefix).map(|()| *attributes).map_err(Some),
                 Err(rejection) => Err(*rejection),
             };
             match verdict {
@@ -193,7 +171,7 @@ impl AdjRibIn {
         loc: &mut LocRib,
         prefix: IpNet,
         source: u32,
-        attributes: Option<&Arc<PathAttributes>>,
+        attributes: Option<AttrId>,
         moved: &mut Vec<BestChange>,
     ) {
         let had = loc.set(prefix, source, attributes, moved);
@@ -211,50 +189,17 @@ impl AdjRibIn {
             self.filtered.remove(prefix);
         }
     }
-
-    /// The stored `Arc` equal to `attributes`, or `attributes` stored.
-    fn intern(&mut self, attributes: Arc<PathAttributes>) -> Arc<PathAttributes> {
-        if let Some(last) = &self.last
-            && same_attributes(last, &attributes)
-        {
-            return Arc::clone(last);
-        }
-        let held = match self.interned.get(&*attributes) {
-            Some(held) => Arc::clone(held),
-            None => {
-                if self.interned.len() >= self.sweep_at {
-                    self.sweep();
-                }
-                self.interned.insert(Arc::clone(&attributes));
-                attributes
-            }
-        };
-        self.last = Some(Arc::clone(&held));
-        held
-    }
-
-    /// Drops the sets only `interned` holds. Sweeping when the set has
-    /// doubled since the last sweep keeps the cost per insertion constant.
-    fn sweep(&mut self) {
-        // `last` is a second reference of the interner's own.
-        self.last = None;
-        self.interned
-            .retain(|attributes| Arc::strong_count(attributes) > 1);
-        let len = self.interned.len();
-        self.sweep_at = (len * 2).max(MIN_SWEEP);
-        if self.interned.capacity() > MIN_SWEEP && len < self.interned.capacity() / 4 {
-            self.interned.shrink_to(len * 2);
-        }
-    }
 }
 
 /// The best route for a prefix moved: `old` was installed and announced,
-/// `new` replaces it (`None`: no route left).
+/// `new` replaces it (`None`: no route left). The routes are named, not
+/// copied: read them through the Loc-RIB that returned the change
+/// (`LocRib::route`, `attributes`, `source`), before its next `sweep`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BestChange {
     pub prefix: IpNet,
-    pub old: Option<Route>,
-    pub new: Option<Route>,
+    pub old: Option<RouteRef>,
+    pub new: Option<RouteRef>,
 }
 
 /// The decision step at which a candidate was eliminated.
@@ -319,27 +264,23 @@ impl SourceKey {
     }
 }
 
-/// A route without its prefix (the map's key) and with its source as an
-/// index into `LocRib::sources`: 16 bytes where a `Route` takes 56, which
-/// is most of the Loc-RIB's memory at a million prefixes.
-#[derive(Debug, Clone)]
-struct Candidate {
-    attributes: Arc<PathAttributes>,
+/// A route in the Loc-RIB without its prefix (the map's key): its
+/// attribute set and its source, each by index. 8 bytes where a `Route`
+/// takes 56, and no reference count to touch when it is stored, moved or
+/// handed out in a `BestChange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteRef {
+    attributes: AttrId,
+    /// Into `LocRib::sources`.
     source: u32,
-}
-
-impl Candidate {
-    fn same(&self, other: &Candidate) -> bool {
-        self.source == other.source && same_attributes(&self.attributes, &other.attributes)
-    }
 }
 
 /// A prefix's candidates, never empty, the best first. Most prefixes have
 /// one, kept inline to spare an allocation each.
 #[derive(Debug, Clone)]
 enum Candidates {
-    One(Candidate),
-    Many(Vec<Candidate>),
+    One(RouteRef),
+    Many(Vec<RouteRef>),
 }
 
 enum Outcome {
@@ -349,46 +290,49 @@ enum Outcome {
 }
 
 impl Candidates {
-    fn as_slice(&self) -> &[Candidate] {
+    fn as_slice(&self) -> &[RouteRef] {
         match self {
             Candidates::One(candidate) => std::slice::from_ref(candidate),
             Candidates::Many(candidates) => candidates,
         }
     }
 
-    fn best(&self) -> &Candidate {
-        &self.as_slice()[0]
+    fn best(&self) -> RouteRef {
+        self.as_slice()[0]
     }
 
-    /// Sets the candidate of `source` (`None`: removes it) and re-runs the
-    /// decision. Also tells whether `source` had a candidate before.
+    /// Sets the candidate of `source` (`None`: removes it), keeps the
+    /// sets' counts of holders and re-runs the decision. Also tells
+    /// whether `source` had a candidate before. Interned ids are equal
+    /// exactly when the sets are.
     fn set(
         &mut self,
         source: u32,
-        attributes: Option<&Arc<PathAttributes>>,
+        attributes: Option<AttrId>,
         sources: &[Source],
+        attrs: &mut AttrStore,
     ) -> (Outcome, bool) {
-        let new = |attributes: &Arc<PathAttributes>| Candidate {
-            attributes: Arc::clone(attributes),
-            source,
+        let mut new = |attributes: AttrId| {
+            attrs.hold(attributes);
+            RouteRef { attributes, source }
         };
-        match self {
+        let (outcome, had) = match self {
             Candidates::One(current) => match (current.source == source, attributes) {
-                (true, None) => (Outcome::Emptied, true),
-                (true, Some(a)) if same_attributes(&current.attributes, a) => {
-                    (Outcome::Unchanged, true)
+                (true, None) => {
+                    let gone = current.attributes;
+                    attrs.release(gone);
+                    return (Outcome::Emptied, true);
                 }
+                (true, Some(a)) if current.attributes == a => (Outcome::Unchanged, true),
                 (true, Some(a)) => {
+                    let gone = current.attributes;
                     *current = new(a);
+                    attrs.release(gone);
                     (Outcome::Changed, true)
                 }
                 (false, None) => (Outcome::Unchanged, false),
                 (false, Some(a)) => {
-                    let mut candidates = Vec::with_capacity(2);
-                    candidates.push(current.clone());
-                    candidates.push(new(a));
-                    reselect(&mut candidates, sources);
-                    *self = Candidates::Many(candidates);
+                    *self = Candidates::Many(vec![*current, new(a)]);
                     (Outcome::Changed, false)
                 }
             },
@@ -398,97 +342,138 @@ impl Candidates {
                     (None, None) => Outcome::Unchanged,
                     (None, Some(a)) => {
                         candidates.push(new(a));
-                        reselect(candidates, sources);
                         Outcome::Changed
                     }
-                    (Some(i), Some(a)) if same_attributes(&candidates[i].attributes, a) => {
-                        Outcome::Unchanged
-                    }
+                    (Some(i), Some(a)) if candidates[i].attributes == a => Outcome::Unchanged,
                     (Some(i), Some(a)) => {
+                        let gone = candidates[i].attributes;
                         candidates[i] = new(a);
-                        reselect(candidates, sources);
+                        attrs.release(gone);
                         Outcome::Changed
                     }
                     (Some(i), None) => {
-                        candidates.swap_remove(i);
+                        let gone = candidates.swap_remove(i);
+                        attrs.release(gone.attributes);
                         if let [last] = candidates.as_slice() {
-                            *self = Candidates::One(last.clone());
-                        } else {
-                            reselect(candidates, sources);
+                            *self = Candidates::One(*last);
                         }
                         Outcome::Changed
                     }
                 };
                 (outcome, at.is_some())
             }
+        };
+        if let (Outcome::Changed, Candidates::Many(candidates)) = (&outcome, self) {
+            reselect(candidates, sources, attrs);
         }
+        (outcome, had)
     }
 }
 
-fn same_attributes(a: &Arc<PathAttributes>, b: &Arc<PathAttributes>) -> bool {
-    Arc::ptr_eq(a, b) || a == b
-}
-
 /// Moves the best candidate first.
-fn reselect(candidates: &mut [Candidate], sources: &[Source]) {
-    let (best, ()) = with_standings(candidates, sources, |_| ());
+fn reselect(candidates: &mut [RouteRef], sources: &[Source], attrs: &AttrStore) {
+    let (best, ()) = with_standings(candidates, sources, attrs, |_| ());
     candidates.swap(0, best);
 }
 
 /// Runs the decision with scratch space on the stack for the usual few
 /// candidates; `then` sees each candidate's elimination step.
 fn with_standings<T>(
-    candidates: &[Candidate],
+    candidates: &[RouteRef],
     sources: &[Source],
+    attrs: &AttrStore,
     then: impl FnOnce(&[Option<Reason>]) -> T,
 ) -> (usize, T) {
     const INLINE: usize = 16;
+    let decision = Decision { sources, attrs };
     if candidates.len() <= INLINE {
         let mut lost = [None; INLINE];
         let lost = &mut lost[..candidates.len()];
-        let best = decide(candidates, sources, lost);
+        let best = decision.decide(candidates, lost);
         (best, then(lost))
     } else {
         let mut lost = vec![None; candidates.len()];
-        let best = decide(candidates, sources, &mut lost);
+        let best = decision.decide(candidates, &mut lost);
         (best, then(&lost))
     }
 }
 
-/// RFC 4271 9.1.2.2 as successive eliminations over the whole set, never
-/// pairwise: MED is only comparable within a neighbour AS, so a pairwise
-/// order is not transitive and the winner would depend on arrival order.
-/// Returns the index of the one survivor and marks in `lost` the step that
-/// removed each other candidate.
-fn decide(candidates: &[Candidate], sources: &[Source], lost: &mut [Option<Reason>]) -> usize {
-    let peer = |c: &Candidate| match &sources[c.source as usize] {
-        Source::Local => None,
-        Source::Peer(peer) => Some(*peer),
-    };
-    let c = candidates;
-    eliminate(c, lost, Reason::Learned, |c| peer(c).is_some());
-    eliminate(c, lost, Reason::LocalPreference, |c| {
-        Reverse(c.attributes.local_pref.unwrap_or(DEFAULT_LOCAL_PREF))
-    });
-    eliminate(c, lost, Reason::AsPathLength, |c| {
-        c.attributes.as_path.len()
-    });
-    eliminate(c, lost, Reason::Origin, |c| c.attributes.origin);
-    eliminate_med(c, lost);
-    eliminate(c, lost, Reason::Ibgp, |c| !peer(c).is_some_and(|p| p.ebgp));
-    // Local routes have no peer, but by now at most one is left.
-    eliminate(c, lost, Reason::RouterId, |c| peer(c).map(|p| p.router_id));
-    eliminate(c, lost, Reason::PeerAddress, |c| peer(c).map(|p| p.address));
-    lost.iter().position(Option::is_none).unwrap_or(0)
+/// What the decision reads a candidate's source and attributes from.
+struct Decision<'a> {
+    sources: &'a [Source],
+    attrs: &'a AttrStore,
+}
+
+impl Decision<'_> {
+    fn peer(&self, c: &RouteRef) -> Option<PeerInfo> {
+        match &self.sources[c.source as usize] {
+            Source::Local => None,
+            Source::Peer(peer) => Some(*peer),
+        }
+    }
+
+    fn attributes(&self, c: &RouteRef) -> &PathAttributes {
+        self.attrs.get(c.attributes)
+    }
+
+    /// RFC 4271 9.1.2.2 as successive eliminations over the whole set,
+    /// never pairwise: MED is only comparable within a neighbour AS, so a
+    /// pairwise order is not transitive and the winner would depend on
+    /// arrival order. Returns the index of the one survivor and marks in
+    /// `lost` the step that removed each other candidate.
+    fn decide(&self, candidates: &[RouteRef], lost: &mut [Option<Reason>]) -> usize {
+        let c = candidates;
+        let peer = |c: &RouteRef| self.peer(c);
+        let attributes = |c: &RouteRef| self.attributes(c);
+        eliminate(c, lost, Reason::Learned, |c| peer(c).is_some());
+        eliminate(c, lost, Reason::LocalPreference, |c| {
+            Reverse(attributes(c).local_pref.unwrap_or(DEFAULT_LOCAL_PREF))
+        });
+        eliminate(c, lost, Reason::AsPathLength, |c| {
+            attributes(c).as_path.len()
+        });
+        eliminate(c, lost, Reason::Origin, |c| attributes(c).origin);
+        self.eliminate_med(c, lost);
+        eliminate(c, lost, Reason::Ibgp, |c| !peer(c).is_some_and(|p| p.ebgp));
+        // Local routes have no peer, but by now at most one is left.
+        eliminate(c, lost, Reason::RouterId, |c| peer(c).map(|p| p.router_id));
+        eliminate(c, lost, Reason::PeerAddress, |c| peer(c).map(|p| p.address));
+        lost.iter().position(Option::is_none).unwrap_or(0)
+    }
+
+    /// Step (c): within each neighbour AS, only the lowest MED survives
+    /// (a missing MED counts as 0).
+    fn eliminate_med(&self, candidates: &[RouteRef], lost: &mut [Option<Reason>]) {
+        if lost.iter().filter(|l| l.is_none()).count() <= 1 {
+            return;
+        }
+        let med = |c: &RouteRef| self.attributes(c).med.unwrap_or(0);
+        let neighbour = |c: &RouteRef| self.attributes(c).as_path.first();
+        // Those marked in this step were in at its start.
+        let alive = |lost: &[Option<Reason>], i: usize| matches!(lost[i], None | Some(Reason::Med));
+        for (i, candidate) in candidates.iter().enumerate() {
+            if lost[i].is_some() {
+                continue;
+            }
+            let beaten = candidates.iter().enumerate().any(|(j, other)| {
+                alive(lost, j)
+                    && neighbour(other) == neighbour(candidate)
+                    && med(other) < med(candidate)
+            });
+            if beaten {
+                lost[i] = Some(Reason::Med);
+            }
+        }
+    }
 }
 
 /// One step: of the candidates still in, those whose key is above the
 /// lowest are out for `reason`.
 fn eliminate<K: Ord>(
-    candidates: &[Candidate],
+    candidates: &[RouteRef],
     lost: &mut [Option<Reason>],
     reason: Reason,
-    key: impl Fn(&Candidate) -> K,
+    key: impl Fn(&RouteRef) -> K,
 ) {
     let mut alive = candidates
         .iter()
@@ -506,39 +491,16 @@ fn eliminate<K: Ord>(
     }
 }
 
-/// Step (c): within each neighbour AS, only the lowest MED survives
-/// (a missing MED counts as 0).
-fn eliminate_med(candidates: &[Candidate], lost: &mut [Option<Reason>]) {
-    if lost.iter().filter(|l| l.is_none()).count() <= 1 {
-        return;
-    }
-    let med = |c: &Candidate| c.attributes.med.unwrap_or(0);
-    let neighbour = |c: &Candidate| c.attributes.as_path.first();
-    // Those marked in this step were in at its start.
-    let alive = |lost: &[Option<Reason>], i: usize| matches!(lost[i], None | Some(Reason::Med));
-    for (i, candidate) in candidates.iter().enumerate() {
-        if lost[i].is_some() {
-            continue;
-        }
-        let beaten = candidates.iter().enumerate().any(|(j, other)| {
-            alive(lost, j)
-                && neighbour(other) == neighbour(candidate)
-                && med(other) < med(candidate)
-        });
-        if beaten {
-            lost[i] = Some(Reason::Med);
-        }
-    }
-}
-
 /// Every candidate route per prefix, from all peers' Adj-RIBs-In and local
 /// origination, and the best of each.
 #[derive(Debug, Clone, Default)]
 pub struct LocRib {
     prefixes: PrefixMap<Candidates>,
-    /// Indexed by `Candidate::source`. A peer keeps its slot across
+    /// Indexed by `RouteRef::source`. A peer keeps its slot across
     /// sessions; its latest `PeerInfo` applies to all its routes.
     sources: Vec<Source>,
+    /// Every candidate's attributes, interned across peers.
+    attrs: AttrStore,
 }
 
 impl LocRib {
@@ -549,15 +511,19 @@ impl LocRib {
     /// Applies one source's changes as they are, without import policy or
     /// an `AdjRibIn` (whose count of a peer's routes this would bypass: a
     /// peer's UPDATEs go through `AdjRibIn::apply`), and returns the
-    /// prefixes whose best route changed. A prefix listed twice in `changes` is listed
-    /// twice in the result, in order. A peer is known by its address: its
-    /// `PeerInfo` must not change while it has routes here (`remove_peer`
-    /// at the end of each session).
+    /// prefixes whose best route changed. A prefix listed twice in
+    /// `changes` is listed twice in the result, in order. A peer is known
+    /// by its address: its `PeerInfo` must not change while it has routes
+    /// here (`remove_peer` at the end of each session).
     pub fn update(&mut self, source: Source, changes: &[RibChange]) -> Vec<BestChange> {
         let id = self.source_id(source);
         let mut moved = Vec::with_capacity(changes.len());
         for change in changes {
-            self.set(change.prefix, id, change.attributes.as_ref(), &mut moved);
+            let attributes = change
+                .attributes
+                .as_ref()
+                .map(|a| self.attrs.intern(Arc::clone(a)));
+            self.set(change.prefix, id, attributes, &mut moved);
         }
         moved
     }
@@ -569,8 +535,9 @@ impl LocRib {
         attributes: Arc<PathAttributes>,
     ) -> Option<BestChange> {
         let id = self.source_id(Source::Local);
+        let attributes = self.attrs.intern(attributes);
         let mut moved = Vec::with_capacity(1);
-        self.set(prefix, id, Some(&attributes), &mut moved);
+        self.set(prefix, id, Some(attributes), &mut moved);
         moved.pop()
     }
 
@@ -588,28 +555,32 @@ impl LocRib {
         let Some(id) = self.sources.iter().position(|s| SourceKey::of(s) == key) else {
             return Vec::new();
         };
-        let LocRib { prefixes, sources } = self;
+        let LocRib {
+            prefixes,
+            sources,
+            attrs,
+        } = self;
         let id = id as u32;
         let mut moved = Vec::new();
         prefixes.retain(|prefix, candidates| {
-            let old = candidates.best().clone();
-            match candidates.set(id, None, sources).0 {
+            let old = candidates.best();
+            match candidates.set(id, None, sources, attrs).0 {
                 Outcome::Unchanged => true,
                 Outcome::Emptied => {
                     moved.push(BestChange {
                         prefix,
-                        old: Some(route(sources, prefix, &old)),
+                        old: Some(old),
                         new: None,
                     });
                     false
                 }
                 Outcome::Changed => {
                     let new = candidates.best();
-                    if !old.same(new) {
+                    if old != new {
                         moved.push(BestChange {
                             prefix,
-                            old: Some(route(sources, prefix, &old)),
-                            new: Some(route(sources, prefix, new)),
+                            old: Some(old),
+                            new: Some(new),
                         });
                     }
                     true
@@ -619,9 +590,41 @@ impl LocRib {
         moved
     }
 
+    /// Frees the attribute sets no route holds any more (when they are
+    /// many). The routes named in `BestChange`s returned before are no
+    /// longer readable afterwards: call it once they are handled.
+    pub fn sweep(&mut self) {
+        self.attrs.sweep();
+    }
+
+    /// Distinct attribute sets stored, including those a `sweep` would
+    /// free.
+    pub fn attribute_sets(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// A route this Loc-RIB named for the prefix, as a value.
+    pub fn route(&self, prefix: IpNet, route: RouteRef) -> Route {
+        Route {
+            prefix,
+            attributes: Arc::clone(self.attributes(route)),
+            source: self.source(route),
+        }
+    }
+
+    /// The attributes of a route this Loc-RIB named.
+    pub fn attributes(&self, route: RouteRef) -> &Arc<PathAttributes> {
+        self.attrs.get(route.attributes)
+    }
+
+    /// Where a route this Loc-RIB named came from.
+    pub fn source(&self, route: RouteRef) -> Source {
+        self.sources[route.source as usize]
+    }
+
     pub fn best(&self, prefix: &IpNet) -> Option<Route> {
         let candidates = self.prefixes.get(prefix)?;
-        Some(route(&self.sources, *prefix, candidates.best()))
+        Some(self.route(*prefix, candidates.best()))
     }
 
     /// Every candidate for the prefix, the best first, each with the step
@@ -631,14 +634,14 @@ impl LocRib {
             return Vec::new();
         };
         let candidates = candidates.as_slice();
-        let (_, standings) = with_standings(candidates, &self.sources, |lost| {
+        let (_, standings) = with_standings(candidates, &self.sources, &self.attrs, |lost| {
             lost.iter()
                 .map(|lost| lost.map_or(Standing::Best, Standing::Lost))
                 .collect::<Vec<_>>()
         });
         candidates
             .iter()
-            .map(|c| route(&self.sources, *prefix, c))
+            .map(|c| self.route(*prefix, *c))
             .zip(standings)
             .collect()
     }
@@ -647,7 +650,7 @@ impl LocRib {
     pub fn best_routes(&self) -> impl Iterator<Item = Route> + '_ {
         self.prefixes
             .iter()
-            .map(|(prefix, candidates)| route(&self.sources, prefix, candidates.best()))
+            .map(|(prefix, candidates)| self.route(prefix, candidates.best()))
     }
 
     /// Prefixes with at least one candidate.
@@ -680,56 +683,45 @@ impl LocRib {
         &mut self,
         prefix: IpNet,
         source: u32,
-        attributes: Option<&Arc<PathAttributes>>,
+        attributes: Option<AttrId>,
         moved: &mut Vec<BestChange>,
     ) -> bool {
-        let LocRib { prefixes, sources } = self;
-        let Some(slot) = prefixes.find(&prefix) else {
+        let LocRib {
+            prefixes,
+            sources,
+            attrs,
+        } = self;
+        let found = prefixes.find(&prefix);
+        let Some((slot, candidates)) = found.and_then(|slot| Some((slot, prefixes.at_mut(slot)?)))
+        else {
             if let Some(attributes) = attributes {
-                let new = Candidate {
-                    attributes: Arc::clone(attributes),
-                    source,
-                };
+                attrs.hold(attributes);
+                let new = RouteRef { attributes, source };
                 moved.push(BestChange {
                     prefix,
                     old: None,
-                    new: Some(route(sources, prefix, &new)),
+                    new: Some(new),
                 });
                 prefixes.push(prefix, Candidates::One(new));
             }
             return false;
         };
-        let candidates = prefixes.at_mut(slot);
-        // The same route again, as after a route refresh: nothing to do,
-        // not even the clone of the old best below.
-        if let Candidates::One(current) = candidates
-            && current.source == source
-            && attributes.is_some_and(|a| same_attributes(&current.attributes, a))
-        {
-            return true;
-        }
-        let old = candidates.best().clone();
-        let (outcome, had) = candidates.set(source, attributes, sources);
-        match outcome {
-            Outcome::Unchanged => {}
+        let old = candidates.best();
+        let (outcome, had) = candidates.set(source, attributes, sources, attrs);
+        let new = match outcome {
+            Outcome::Unchanged => return had,
+            Outcome::Changed => Some(candidates.best()),
             Outcome::Emptied => {
                 prefixes.remove_at(slot);
-                moved.push(BestChange {
-                    prefix,
-                    old: Some(route(sources, prefix, &old)),
-                    new: None,
-                });
+                None
             }
-            Outcome::Changed => {
-                let new = prefixes.at(slot).best();
-                if !old.same(new) {
-                    moved.push(BestChange {
-                        prefix,
-                        old: Some(route(sources, prefix, &old)),
-                        new: Some(route(sources, prefix, new)),
-                    });
-                }
-            }
+        };
+        if new != Some(old) {
+            moved.push(BestChange {
+                prefix,
+                old: Some(old),
+                new,
+            });
         }
         had
     }
@@ -739,7 +731,7 @@ impl LocRib {
         let id = self.find_source(source)?;
         let candidates = self.prefixes.get(prefix)?;
         let candidate = candidates.as_slice().iter().find(|c| c.source == id)?;
-        Some(route(&self.sources, *prefix, candidate))
+        Some(self.route(*prefix, *candidate))
     }
 
     /// Every route `source` gave, in no particular order.
@@ -750,7 +742,7 @@ impl LocRib {
             .filter_map(move |(prefix, candidates)| {
                 let id = id?;
                 let candidate = candidates.as_slice().iter().find(|c| c.source == id)?;
-                Some(route(&self.sources, prefix, candidate))
+                Some(self.route(prefix, *candidate))
             })
     }
 
@@ -758,14 +750,6 @@ impl LocRib {
         let key = SourceKey::of(source);
         let id = self.sources.iter().position(|s| SourceKey::of(s) == key)?;
         Some(id as u32)
-    }
-}
-
-fn route(sources: &[Source], prefix: IpNet, candidate: &Candidate) -> Route {
-    Route {
-        prefix,
-        attributes: Arc::clone(&candidate.attributes),
-        source: sources[candidate.source as usize],
     }
 }
 

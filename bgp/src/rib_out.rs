@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use crate::policy::{Filter, Policy, Rejection};
-use crate::rib::{BestChange, DEFAULT_LOCAL_PREF, LocRib};
+use crate::rib::{BestChange, DEFAULT_LOCAL_PREF, LocRib, RouteRef};
 use crate::route::{Asn, PathAttributes, PeerInfo, Route, Source, Update};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -64,7 +64,7 @@ impl<'a> AdjRibOut<'a> {
 
     /// The route as this peer would receive it, or why it is not sent.
     pub fn export(&self, route: &Route) -> Result<Route, Rejection> {
-        self.check_route(route)?;
+        self.check_route(&route.source, &route.prefix)?;
         let attributes = self.outgoing(&route.attributes, is_ipv6(&route.prefix))?;
         Ok(Route {
             prefix: route.prefix,
@@ -78,8 +78,9 @@ impl<'a> AdjRibOut<'a> {
     /// attributes. Changes from several `LocRib` calls may be
     /// concatenated; a prefix listed more than once gets its net effect.
     /// Each `Update` can hold more prefixes than one message: the encoder
-    /// splits it.
-    pub fn updates(&self, changes: &[BestChange]) -> Vec<Update> {
+    /// splits it. `rib` is the Loc-RIB that returned the changes, not
+    /// swept since.
+    pub fn updates(&self, rib: &LocRib, changes: &[BestChange]) -> Vec<Update> {
         if self.exports_nothing() {
             return Vec::new();
         }
@@ -88,11 +89,14 @@ impl<'a> AdjRibOut<'a> {
         // (prefix, group the peer has, group it must get)
         let mut actions: Vec<(IpNet, Option<usize>, Option<usize>)> = Vec::new();
         for change in changes {
-            let now = change.new.as_ref().and_then(|route| batch.group(route));
+            let mut group = |route: &RouteRef| {
+                batch.group(&change.prefix, &rib.source(*route), rib.attributes(*route))
+            };
+            let now = change.new.as_ref().and_then(&mut group);
             match index.entry(change.prefix) {
                 Entry::Occupied(entry) => actions[*entry.get()].2 = now,
                 Entry::Vacant(entry) => {
-                    let was = change.old.as_ref().and_then(|route| batch.group(route));
+                    let was = change.old.as_ref().and_then(&mut group);
                     // Neither route goes to this peer (split horizon,
                     // policy): nothing to remember. A later change of the
                     // same prefix starts from this one's new route, which
@@ -123,7 +127,7 @@ impl<'a> AdjRibOut<'a> {
         }
         let mut batch = Batch::new(self);
         for route in rib.best_routes() {
-            if let Some(group) = batch.group(&route) {
+            if let Some(group) = batch.group(&route.prefix, &route.source, &route.attributes) {
                 batch.groups[group].1.push(route.prefix);
             }
         }
@@ -141,8 +145,10 @@ impl<'a> AdjRibOut<'a> {
         let mut new = Batch::new(self);
         let mut withdrawn = Vec::new();
         for route in rib.best_routes() {
-            let was = old.group(&route).map(|g| Arc::clone(&old.groups[g].0));
-            match new.group(&route) {
+            let was = old
+                .group(&route.prefix, &route.source, &route.attributes)
+                .map(|g| Arc::clone(&old.groups[g].0));
+            match new.group(&route.prefix, &route.source, &route.attributes) {
                 Some(group) if was.as_ref() == Some(&new.groups[group].0) => {}
                 Some(group) => new.groups[group].1.push(route.prefix),
                 None if was.is_some() => withdrawn.push(route.prefix),
@@ -153,8 +159,8 @@ impl<'a> AdjRibOut<'a> {
     }
 
     /// The checks that depend on where the route came from and its prefix.
-    fn check_route(&self, route: &Route) -> Result<(), Rejection> {
-        if let Source::Peer(from) = &route.source {
+    fn check_route(&self, source: &Source, prefix: &IpNet) -> Result<(), Rejection> {
+        if let Source::Peer(from) = source {
             if from.address == self.peer.address {
                 return Err(Rejection::SplitHorizon);
             }
@@ -162,7 +168,7 @@ impl<'a> AdjRibOut<'a> {
                 return Err(Rejection::IbgpToIbgp);
             }
         }
-        self.filter.check_prefix(&route.prefix)
+        self.filter.check_prefix(prefix)
     }
 
     /// The checks and rewrites that depend only on the attributes and the
@@ -227,16 +233,21 @@ impl<'o, 'a> Batch<'o, 'a> {
 
     /// The group of the route's outgoing attributes, `None` when the route
     /// is not exported.
-    fn group(&mut self, route: &Route) -> Option<usize> {
-        self.out.check_route(route).ok()?;
-        let ipv6 = is_ipv6(&route.prefix);
+    fn group(
+        &mut self,
+        prefix: &IpNet,
+        source: &Source,
+        attributes: &Arc<PathAttributes>,
+    ) -> Option<usize> {
+        self.out.check_route(source, prefix).ok()?;
+        let ipv6 = is_ipv6(prefix);
         // The pointer is a stable identity: every route in the batch is
         // borrowed for its whole life.
-        let key = (Arc::as_ptr(&route.attributes), ipv6);
+        let key = (Arc::as_ptr(attributes), ipv6);
         if let Some(group) = self.cache.get(&key) {
             return *group;
         }
-        let group = match self.out.outgoing(&route.attributes, ipv6) {
+        let group = match self.out.outgoing(attributes, ipv6) {
             Ok(attributes) => Some(self.intern(attributes)),
             Err(_) => None,
         };

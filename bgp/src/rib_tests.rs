@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 
 use super::*;
+use crate::attr_store::MIN_SWEEP;
 use crate::policy::{Import, Policy, PrefixList, Rejection};
 use crate::rib_out::{AdjRibOut, NextHops};
 use crate::route::{AsPath, Asn, Origin, PeerInfo, Source, Update};
@@ -288,8 +289,8 @@ fn withdraw(prefixes: &[&str]) -> Update {
 }
 
 /// (prefix, old best peer, new best peer) with 0 for none.
-fn summary(changes: &[BestChange]) -> Vec<(IpNet, u8, u8)> {
-    let who = |r: &Option<Route>| match r.as_ref().map(|r| r.source) {
+fn summary(loc: &LocRib, changes: &[BestChange]) -> Vec<(IpNet, u8, u8)> {
+    let who = |r: &Option<RouteRef>| match r.map(|r| loc.source(r)) {
         None => 0,
         Some(Source::Local) => 255,
         Some(Source::Peer(p)) => match p.address {
@@ -320,6 +321,12 @@ impl Speaker {
     }
 
     fn receive(&mut self, n: u8, update: &Update) -> Vec<(IpNet, u8, u8)> {
+        let changes = self.apply(n, update);
+        summary(&self.loc, &changes)
+    }
+
+    /// The peer's UPDATE through an accept-all import policy.
+    fn apply(&mut self, n: u8, update: &Update) -> Vec<BestChange> {
         let adj = self
             .peers
             .iter_mut()
@@ -327,7 +334,7 @@ impl Speaker {
             .unwrap();
         let policy = Policy::default();
         let import = Import::new(LOCAL_ASN, adj.peer().ebgp, Some(&policy));
-        summary(&adj.apply(update, &import, &mut self.loc))
+        adj.apply(update, &import, &mut self.loc)
     }
 }
 
@@ -407,7 +414,7 @@ fn refused_announcement_withdraws_the_previous_one() {
         &import,
         &mut loc,
     );
-    assert_eq!(summary(&changes), [(net("10.0.0.0/24"), 1, 0)]);
+    assert_eq!(summary(&loc, &changes), [(net("10.0.0.0/24"), 1, 0)]);
     assert!(adj.is_empty());
     assert!(loc.is_empty());
     // RFC 8212: no policy on eBGP, nothing accepted.
@@ -428,11 +435,11 @@ fn peer_down_moves_the_bests_it_held() {
     s.receive(2, &update(&["10.0.2.0/24"], attrs(&[65002])));
     // Peer 2 holds the best for 10.0.2.0/24 only.
     let moved = s.loc.remove_peer(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
-    assert_eq!(summary(&moved), [(net("10.0.2.0/24"), 2, 0)]);
+    assert_eq!(summary(&s.loc, &moved), [(net("10.0.2.0/24"), 2, 0)]);
     assert_eq!(s.loc.candidates(&net("10.0.0.0/24")).len(), 1);
     let moved = s.loc.remove_peer(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
     assert_eq!(
-        summary(&moved),
+        summary(&s.loc, &moved),
         [(net("10.0.0.0/24"), 1, 0), (net("10.0.1.0/24"), 1, 0)]
     );
     assert!(s.loc.is_empty());
@@ -451,9 +458,9 @@ fn peer_down_falls_back_to_the_next_candidate() {
     s.receive(2, &update(&["10.0.0.0/24"], attrs(&[65002, 65004])));
     s.receive(3, &update(&["10.0.0.0/24"], attrs(&[65003, 65004, 65005])));
     let moved = s.loc.remove_peer(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
-    assert_eq!(summary(&moved), [(net("10.0.0.0/24"), 1, 2)]);
+    assert_eq!(summary(&s.loc, &moved), [(net("10.0.0.0/24"), 1, 2)]);
     let moved = s.loc.remove_peer(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
-    assert_eq!(summary(&moved), [(net("10.0.0.0/24"), 2, 3)]);
+    assert_eq!(summary(&s.loc, &moved), [(net("10.0.0.0/24"), 2, 3)]);
 }
 
 #[test]
@@ -462,10 +469,10 @@ fn local_origination() {
     let mut s = Speaker::new(&[peer(1, 65001)]);
     s.receive(1, &update(&["10.0.0.0/24"], attrs(&[65001])));
     let moved = s.loc.originate(p, Arc::new(attrs(&[]))).unwrap();
-    assert_eq!(summary(&[moved]), [(p, 1, 255)]);
+    assert_eq!(summary(&s.loc, &[moved]), [(p, 1, 255)]);
     assert!(s.loc.originate(p, Arc::new(attrs(&[]))).is_none());
     let moved = s.loc.withdraw_local(p).unwrap();
-    assert_eq!(summary(&[moved]), [(p, 255, 1)]);
+    assert_eq!(summary(&s.loc, &[moved]), [(p, 255, 1)]);
     assert!(s.loc.withdraw_local(p).is_none());
 }
 
@@ -501,20 +508,15 @@ fn split_horizon_and_ebgp_rewrites() {
     let mut s = Speaker::new(&[a, b]);
     let mut learned = attrs(&[65001, 65100]);
     learned.med = Some(7);
-    s.receive(1, &update(&["10.0.0.0/24"], learned));
+    let changes = s.apply(1, &update(&["10.0.0.0/24"], learned));
     let best = s.loc.best(&net("10.0.0.0/24")).unwrap();
-    let changes = [BestChange {
-        prefix: best.prefix,
-        old: None,
-        new: Some(best.clone()),
-    }];
 
     let to_a = AdjRibOut::new(LOCAL_ASN, a, next_hops(), Some(&accept));
-    assert!(to_a.updates(&changes).is_empty());
+    assert!(to_a.updates(&s.loc, &changes).is_empty());
     assert_eq!(to_a.export(&best), Err(Rejection::SplitHorizon));
 
     let to_b = AdjRibOut::new(LOCAL_ASN, b, next_hops(), Some(&accept));
-    let updates = to_b.updates(&changes);
+    let updates = to_b.updates(&s.loc, &changes);
     assert_eq!(updates.len(), 1);
     let sent = updates[0].attributes.as_ref().unwrap();
     assert_eq!(sent.as_path, AsPath::sequence([LOCAL_ASN, 65001, 65100]));
@@ -523,15 +525,14 @@ fn split_horizon_and_ebgp_rewrites() {
     assert_eq!(sent.med, None);
     assert_eq!(announced(&updates), set(&["10.0.0.0/24"]));
 
-    // The best moves to b: a now gets it, b must drop it.
-    let from_b = route("10.0.0.0/24", attrs(&[65002]), b);
-    let moved = [BestChange {
-        prefix: best.prefix,
-        old: Some(best.clone()),
-        new: Some(from_b),
-    }];
-    assert_eq!(withdrawn(&to_b.updates(&moved)), set(&["10.0.0.0/24"]));
-    let to_a_updates = to_a.updates(&moved);
+    // The best moves to b (a shorter path): a now gets it, b must drop it.
+    let moved = s.apply(2, &update(&["10.0.0.0/24"], attrs(&[65002])));
+    assert_eq!(summary(&s.loc, &moved), [(best.prefix, 1, 2)]);
+    assert_eq!(
+        withdrawn(&to_b.updates(&s.loc, &moved)),
+        set(&["10.0.0.0/24"])
+    );
+    let to_a_updates = to_a.updates(&s.loc, &moved);
     assert_eq!(announced(&to_a_updates), set(&["10.0.0.0/24"]));
     assert!(withdrawn(&to_a_updates).is_empty());
     // The export policy may set a MED toward eBGP.
@@ -638,7 +639,7 @@ fn prefixes_with_the_same_outgoing_attributes_share_an_update() {
         changes.extend(adj.apply(&u, &import, &mut s.loc));
     }
     let to_b = AdjRibOut::new(LOCAL_ASN, b, next_hops(), Some(&accept));
-    let updates = to_b.updates(&changes);
+    let updates = to_b.updates(&s.loc, &changes);
     let mut sizes: Vec<usize> = updates.iter().map(|u| u.announced.len()).collect();
     sizes.sort();
     assert_eq!(sizes, [1, 3]);
@@ -649,7 +650,7 @@ fn prefixes_with_the_same_outgoing_attributes_share_an_update() {
 
     // All withdrawn: one UPDATE.
     let moved = s.loc.remove_peer(a.address);
-    let updates = to_b.updates(&moved);
+    let updates = to_b.updates(&s.loc, &moved);
     assert_eq!(updates.len(), 1);
     assert_eq!(
         withdrawn(&updates),
@@ -673,24 +674,21 @@ fn concatenated_changes_give_their_net_effect() {
         loc_changes.extend(adj.apply(&u, &Import::new(LOCAL_ASN, true, Some(&accept)), &mut s.loc));
     }
     assert_eq!(loc_changes.len(), 2);
-    assert!(to_c.updates(&loc_changes).is_empty());
+    assert!(to_c.updates(&s.loc, &loc_changes).is_empty());
 
     // Two bests in a row: only the last one is sent.
     let r1 = route("10.0.0.0/24", attrs(&[65001]), a);
-    let r2 = route("10.0.0.0/24", attrs(&[65002]), b);
-    let changes = [
-        BestChange {
-            prefix: r1.prefix,
-            old: None,
-            new: Some(r1.clone()),
-        },
-        BestChange {
-            prefix: r1.prefix,
-            old: Some(r1.clone()),
-            new: Some(r2.clone()),
-        },
-    ];
-    let updates = to_c.updates(&changes);
+    let mut preferred = attrs(&[65002]);
+    preferred.local_pref = Some(200);
+    let r2 = route("10.0.0.0/24", preferred, b);
+    let mut rib = LocRib::new();
+    let mut changes = insert(&mut rib, &r1);
+    changes.extend(insert(&mut rib, &r2));
+    assert_eq!(
+        summary(&rib, &changes),
+        [(r1.prefix, 0, 1), (r1.prefix, 1, 2)]
+    );
+    let updates = to_c.updates(&rib, &changes);
     assert_eq!(updates.len(), 1);
     assert_eq!(
         updates[0].attributes.as_ref().unwrap().as_path,
@@ -707,12 +705,19 @@ fn same_outgoing_attributes_send_nothing() {
     let to_c = AdjRibOut::new(LOCAL_ASN, c, next_hops(), Some(&accept));
     let r1 = route("10.0.0.0/24", attrs(&[65001]), a1);
     let r2 = route("10.0.0.0/24", attrs(&[65001]), a2);
-    let changes = [BestChange {
-        prefix: r1.prefix,
-        old: Some(r1),
-        new: Some(r2),
-    }];
-    assert!(to_c.updates(&changes).is_empty());
+    let mut rib = LocRib::new();
+    insert(&mut rib, &r1);
+    insert(&mut rib, &r2);
+    // a1 wins on router id; its withdrawal moves the best to a2.
+    let changes = rib.update(
+        r1.source,
+        &[RibChange {
+            prefix: r1.prefix,
+            attributes: None,
+        }],
+    );
+    assert_eq!(summary(&rib, &changes), [(r1.prefix, 1, 2)]);
+    assert!(to_c.updates(&rib, &changes).is_empty());
 }
 
 #[test]
@@ -913,7 +918,7 @@ proptest! {
             match op {
                 MapOp::Insert(prefix, value) => {
                     match map.find(&prefix) {
-                        Some(slot) => *map.at_mut(slot) = value,
+                        Some(slot) => *map.at_mut(slot).unwrap() = value,
                         None => map.push(prefix, value),
                     }
                     model.insert(prefix, value);
@@ -1001,6 +1006,7 @@ fn unused_interned_sets_are_swept_after_withdrawals() {
     let prefixes: Vec<IpNet> = (0..1000u32)
         .map(|i| IpNet::new(IpAddr::V4(Ipv4Addr::from_bits(i << 8)), 24).unwrap())
         .collect();
+    // Swept after each UPDATE is handled, as the speaker does.
     for (i, prefix) in prefixes.iter().enumerate() {
         adj.apply(
             &Update {
@@ -1011,8 +1017,9 @@ fn unused_interned_sets_are_swept_after_withdrawals() {
             &import,
             &mut loc,
         );
+        loc.sweep();
     }
-    assert!(adj.interned.len() >= 1000 - MIN_SWEEP);
+    assert_eq!(loc.attribute_sets(), 1000);
     for prefix in &prefixes {
         adj.apply(
             &Update {
@@ -1023,10 +1030,11 @@ fn unused_interned_sets_are_swept_after_withdrawals() {
             &import,
             &mut loc,
         );
+        loc.sweep();
     }
     assert!(adj.is_empty());
     assert!(loc.is_empty());
-    assert!(adj.interned.len() <= MIN_SWEEP, "{}", adj.interned.len());
+    assert!(loc.attribute_sets() < MIN_SWEEP, "{}", loc.attribute_sets());
 }
 
 #[test]
@@ -1078,4 +1086,48 @@ fn as_paths_pack_inline_and_boxed_alike() {
     assert_eq!(set_first.len(), 1);
     assert_eq!(set_first.first(), None);
     assert!(AsPath::sequence([]).is_empty());
+}
+
+#[test]
+fn a_loc_rib_entry_stays_small() {
+    // What a million IPv4 prefixes cost before the index: the key and one
+    // candidate, or a removed entry's hole.
+    assert_eq!(std::mem::size_of::<RouteRef>(), 8);
+    assert_eq!(std::mem::size_of::<Option<Candidates>>(), 24);
+    assert_eq!(
+        std::mem::size_of::<(ipnet::Ipv4Net, Option<Candidates>)>(),
+        32
+    );
+}
+
+#[test]
+fn prefix_map_holes_are_squeezed_out_without_losing_entries() {
+    // Enough removals to compact several times, interleaved with inserts
+    // that land after the holes, checked against a HashMap.
+    let mut map: PrefixMap<u32> = PrefixMap::default();
+    let mut model: std::collections::HashMap<IpNet, u32> = Default::default();
+    let prefix = |i: u32| IpNet::new(IpAddr::V4(Ipv4Addr::from_bits(i << 8)), 24).unwrap();
+    for i in 0..20_000u32 {
+        map.push(prefix(i), i);
+        model.insert(prefix(i), i);
+    }
+    // A fixed pseudo-random order (multiplication by an odd constant is a
+    // permutation modulo a power of two).
+    for round in 0..16_384u32 {
+        let victim = prefix(round.wrapping_mul(40_503) % 16_384);
+        assert_eq!(map.remove(&victim), model.remove(&victim));
+        if round % 4 == 0 {
+            let fresh = prefix(100_000 + round);
+            map.push(fresh, round);
+            model.insert(fresh, round);
+        }
+    }
+    assert_eq!(map.len(), model.len());
+    for (prefix, value) in &model {
+        assert_eq!(map.get(prefix), Some(value));
+        let slot = map.find(prefix).unwrap();
+        assert_eq!(map.at(slot), Some(value));
+    }
+    assert_eq!(map.iter().count(), model.len());
+    assert!(map.find(&prefix(0)).is_none());
 }

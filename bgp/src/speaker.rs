@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use crate::error::{Notification, code, subcode};
 use crate::fsm::{Action, Event, Negotiated, Session, SessionConfig, State};
 use crate::policy::{Import, Policy, PrefixLimit, check_prefix_limit};
-use crate::rib::{AdjRibIn, BestChange, LocRib, Standing};
+use crate::rib::{AdjRibIn, BestChange, LocRib, RouteRef, Standing};
 use crate::rib_out::{AdjRibOut, NextHops};
 use crate::route::{AsPath, Asn, Origin, PathAttributes, PeerInfo, Route, Source};
 use crate::wire::{self, Family};
@@ -350,26 +350,26 @@ impl Speaker {
         }
     }
 
-    /// Kernel routes and UPDATEs to every other established peer.
+    /// Kernel routes and UPDATEs to every other established peer, then
+    /// frees the attribute sets no route holds (`best` is read by then).
     fn propagate(&mut self, best: &[BestChange], out: &mut Vec<Output>) {
-        if best.is_empty() {
-            return;
+        if !best.is_empty() {
+            self.export(best, out);
         }
+        self.loc.sweep();
+    }
+
+    fn export(&mut self, best: &[BestChange], out: &mut Vec<Output>) {
         self.generation += 1;
+        let learned = |route: &RouteRef| matches!(self.loc.source(*route), Source::Peer(_));
         for change in best {
             match &change.new {
-                Some(route) if matches!(route.source, Source::Peer(_)) => {
-                    out.push(Output::Install {
-                        prefix: change.prefix,
-                        next_hop: route.attributes.next_hop,
-                    })
-                }
+                Some(route) if learned(route) => out.push(Output::Install {
+                    prefix: change.prefix,
+                    next_hop: self.loc.attributes(*route).next_hop,
+                }),
                 _ => {
-                    if change
-                        .old
-                        .as_ref()
-                        .is_some_and(|r| matches!(r.source, Source::Peer(_)))
-                    {
+                    if change.old.as_ref().is_some_and(learned) {
                         out.push(Output::Remove {
                             prefix: change.prefix,
                         });
@@ -389,7 +389,7 @@ impl Speaker {
                 .as_ref()
                 .map(|n| n.families.clone())
                 .unwrap_or_default();
-            for mut update in rib_out.updates(best) {
+            for mut update in rib_out.updates(&self.loc, best) {
                 update
                     .announced
                     .retain(|p| families.contains(&Family::of(p)));
