@@ -5,6 +5,7 @@ mod attr_store;
 pub mod error;
 pub mod fsm;
 pub mod policy;
+mod prefix_index;
 mod prefix_map;
 pub mod rib;
 pub mod rib_out;

@@ -15,8 +15,9 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::prefix_index::Index;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -24,14 +25,24 @@ type Hasher = foldhash::fast::RandomState;
 /// not worth the reallocations.
 const MIN_SHRINK: usize = 1024;
 
+/// Keys warmed at a time: about as many cache misses as a core keeps in
+/// flight.
+pub(crate) const WARM: usize = 16;
+
 /// The prefix types, hashed by value in one word or two.
 trait Key: Copy + Eq {
     fn hash(&self, hasher: &Hasher) -> u64;
+    /// Some bits of the key, read to make sure it was loaded.
+    fn hash_hint(&self) -> u64;
 }
 
 impl Key for Ipv4Net {
     fn hash(&self, hasher: &Hasher) -> u64 {
         hasher.hash_one((u64::from(self.addr().to_bits()) << 8) | u64::from(self.prefix_len()))
+    }
+
+    fn hash_hint(&self) -> u64 {
+        u64::from(self.addr().to_bits())
     }
 }
 
@@ -39,14 +50,18 @@ impl Key for Ipv6Net {
     fn hash(&self, hasher: &Hasher) -> u64 {
         hasher.hash_one((self.addr().to_bits(), self.prefix_len()))
     }
+
+    fn hash_hint(&self) -> u64 {
+        self.addr().to_bits() as u64
+    }
 }
 
 #[derive(Clone)]
 struct Dense<K, V> {
     /// `None`: removed, and no longer in `index`.
     entries: Vec<(K, Option<V>)>,
-    /// Indices into `entries` of the live ones.
-    index: HashTable<u32>,
+    /// Positions in `entries` of the live ones.
+    index: Index,
     /// Removed entries still in `entries`.
     dead: usize,
 }
@@ -55,7 +70,7 @@ impl<K, V> Default for Dense<K, V> {
     fn default() -> Self {
         Dense {
             entries: Vec::new(),
-            index: HashTable::new(),
+            index: Index::default(),
             dead: 0,
         }
     }
@@ -69,35 +84,50 @@ impl<K: Key, V> Dense<K, V> {
     fn position(&self, hasher: &Hasher, key: &K) -> Option<usize> {
         let entries = &self.entries;
         self.index
-            .find(key.hash(hasher), |&i| entries[i as usize].0 == *key)
-            .map(|&i| i as usize)
+            .find(key.hash(hasher), |i| entries[i as usize].0 == *key)
+            .map(|i| i as usize)
+    }
+
+    /// Brings the index slots of `keys`, and the entries they point at,
+    /// into the cache: two rounds of independent loads whose misses
+    /// overlap, where the lookups one by one would take them in turn.
+    fn warm(&self, hasher: &Hasher, keys: impl Iterator<Item = K>) -> u64 {
+        let mut hashes = [0u64; WARM];
+        let mut found = [0u32; WARM];
+        let mut n = 0;
+        for key in keys.take(WARM) {
+            hashes[n] = key.hash(hasher);
+            n += 1;
+        }
+        self.index.touch(&hashes[..n], &mut found[..n]);
+        let mut sum = 0u64;
+        for at in &found[..n] {
+            if let Some((key, _)) = self.entries.get(at.wrapping_sub(1) as usize) {
+                sum = sum.wrapping_add(key.hash_hint());
+            }
+        }
+        sum
     }
 
     /// Appends an entry whose key is not in the map.
     fn push(&mut self, hasher: &Hasher, key: K, value: V) {
-        if self.index.len() == self.index.capacity() {
+        if !self.index.has_room() {
             self.reindex(hasher, self.index.len() * 2);
         }
         let at = self.entries.len() as u32;
         self.entries.push((key, Some(value)));
-        let entries = &self.entries;
-        self.index.insert_unique(key.hash(hasher), at, |&i| {
-            entries[i as usize].0.hash(hasher)
-        });
+        self.index.insert(key.hash(hasher), at);
     }
 
-    /// Builds the index anew, with room for `capacity`, in entry order.
-    /// Left to itself the table rehashes in bucket order, and each
-    /// bucket's key is then a random read into `entries`: a cache miss
-    /// per prefix per doubling while a full table loads. In entry order
-    /// the keys are read sequentially.
+    /// Builds the index anew, with room for `capacity`, in entry order,
+    /// so that the keys are read sequentially. (The insertions need no
+    /// warming: the loop is short, and the processor runs ahead into the
+    /// next ones while a slot is fetched.)
     fn reindex(&mut self, hasher: &Hasher, capacity: usize) {
-        let entries = &self.entries;
-        let mut index = HashTable::with_capacity(capacity.max(16));
-        let rehash = |&i: &u32| entries[i as usize].0.hash(hasher);
-        for (at, (key, value)) in entries.iter().enumerate() {
+        let mut index = Index::with_capacity(capacity);
+        for (at, (key, value)) in self.entries.iter().enumerate() {
             if value.is_some() {
-                index.insert_unique(key.hash(hasher), at as u32, rehash);
+                index.insert(key.hash(hasher), at as u32);
             }
         }
         self.index = index;
@@ -110,12 +140,7 @@ impl<K: Key, V> Dense<K, V> {
     fn remove_at(&mut self, hasher: &Hasher, at: usize) -> Option<V> {
         let (key, value) = self.entries.get_mut(at)?;
         let value = value.take()?;
-        if let Ok(slot) = self
-            .index
-            .find_entry(key.hash(hasher), |&i| i as usize == at)
-        {
-            slot.remove();
-        }
+        self.index.remove(key.hash(hasher), at as u32);
         self.dead += 1;
         if self.dead >= MIN_SHRINK && self.dead * 2 >= self.entries.len() {
             self.compact(hasher);
@@ -197,6 +222,22 @@ impl<V> PrefixMap<V> {
             IpNet::V4(net) => self.v4.position(&self.hasher, net).map(Slot::V4),
             IpNet::V6(net) => self.v6.position(&self.hasher, net).map(Slot::V6),
         }
+    }
+
+    /// Brings what looking up the first `WARM` of `prefixes` will read
+    /// into the cache (see `Dense::warm`), to be called a batch ahead.
+    pub(crate) fn warm(&self, prefixes: &[IpNet]) {
+        let batch = &prefixes[..prefixes.len().min(WARM)];
+        let v4 = batch.iter().filter_map(|p| match p {
+            IpNet::V4(net) => Some(*net),
+            IpNet::V6(_) => None,
+        });
+        let v6 = batch.iter().filter_map(|p| match p {
+            IpNet::V6(net) => Some(*net),
+            IpNet::V4(_) => None,
+        });
+        let sum = self.v4.warm(&self.hasher, v4) ^ self.v6.warm(&self.hasher, v6);
+        std::hint::black_box(sum);
     }
 
     pub(crate) fn get(&self, prefix: &IpNet) -> Option<&V> {

@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 use crate::attr_store::{AttrId, AttrStore};
 use crate::policy::{Import, Rejection};
-use crate::prefix_map::PrefixMap;
+use crate::prefix_map::{PrefixMap, WARM};
 use crate::route::{PathAttributes, PeerInfo, Route, Source, Update};
 
 // Prefixes come from configured peers, not strangers, and a million of them
@@ -123,7 +123,10 @@ impl AdjRibIn {
             } else {
                 Some(update.announced.iter().copied().collect())
             };
-        for prefix in &update.withdrawn {
+        for (i, prefix) in update.withdrawn.iter().enumerate() {
+            if i % WARM == 0 {
+                loc.prefixes.warm(&update.withdrawn[i..]);
+            }
             if reannounced.as_ref().is_some_and(|set| set.contains(prefix)) {
                 continue;
             }
@@ -142,7 +145,10 @@ impl AdjRibIn {
                 .map_err(Some),
             None => Err(None),
         };
-        for prefix in &update.announced {
+        for (i, prefix) in update.announced.iter().enumerate() {
+            if i % WARM == 0 {
+                loc.prefixes.warm(&update.announced[i..]);
+            }
             let verdict = match &attributes {
                 Ok(attributes) => import.prefix(prefix).map(|()| *attributes).map_err(Some),
                 Err(rejection) => Err(*rejection),
