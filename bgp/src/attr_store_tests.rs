@@ -1,20 +1,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use super::*;
-use crate::route::{AsPath, Asn, Origin};
+use crate::route::{AsPath, Asn};
 
 fn attrs(path: &[Asn]) -> Arc<PathAttributes> {
-    Arc::new(PathAttributes {
-        origin: Origin::Igp,
-        as_path: AsPath::sequence(path.iter().copied()),
-        next_hop: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
-        med: None,
-        local_pref: None,
-        communities: Vec::new(),
-    })
+    Arc::new(crate::test_support::attrs(path))
 }
 
 #[test]

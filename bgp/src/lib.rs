@@ -11,6 +11,8 @@ pub mod rib;
 pub mod rib_out;
 pub mod route;
 pub mod speaker;
+#[cfg(test)]
+mod test_support;
 pub mod wire;
 pub mod wire_fast;
 

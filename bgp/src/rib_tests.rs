@@ -12,6 +12,7 @@ use crate::attr_store::MIN_SWEEP;
 use crate::policy::{Import, Policy, PrefixList, Rejection};
 use crate::rib_out::{AdjRibOut, NextHops};
 use crate::route::{AsPath, Asn, Origin, PeerInfo, Source, Update};
+use crate::test_support::attrs;
 
 const LOCAL_ASN: Asn = 65000;
 
@@ -26,17 +27,6 @@ fn peer(n: u8, asn: Asn) -> PeerInfo {
         router_id: Ipv4Addr::new(10, 0, 0, n),
         asn,
         ebgp: asn != LOCAL_ASN,
-    }
-}
-
-fn attrs(path: &[Asn]) -> PathAttributes {
-    PathAttributes {
-        origin: Origin::Igp,
-        as_path: AsPath::sequence(path.iter().copied()),
-        next_hop: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
-        med: None,
-        local_pref: None,
-        communities: Vec::new(),
     }
 }
 
