@@ -41,10 +41,11 @@ enum Input {
         peer: PeerId,
         result: io::Result<TcpStream>,
     },
+    /// Whole messages back to back, as read (framed by `read_loop`).
     Messages {
         peer: PeerId,
         conn: u64,
-        batch: Vec<Vec<u8>>,
+        batch: Vec<u8>,
     },
     BadHeader {
         peer: PeerId,
@@ -297,13 +298,16 @@ impl Driver {
                     }
                 }
                 Input::Messages { peer, conn, batch } => {
-                    for bytes in batch {
+                    let mut at = 0;
+                    while let Ok(Some(len)) = wire::frame(&batch[at..]) {
                         // A message may end the connection: the rest of the
                         // batch belongs to a connection that is gone.
                         if !self.current(peer, conn) {
                             break;
                         }
-                        let outputs = self.speaker.event(peer, Event::Message(&bytes));
+                        let message = &batch[at..at + len];
+                        at += len;
+                        let outputs = self.speaker.event(peer, Event::Message(message));
                         self.carry_out(outputs).await;
                     }
                 }
@@ -579,7 +583,7 @@ impl Driver {
     }
 
     fn peer_action(&mut self, peer: PeerId, action: Action) {
-        let name = self.name(peer).to_owned();
+        // Named where logged only: this runs for every message received.
         match action {
             Action::Connect => self.connect(peer),
             Action::Send(bytes) => {
@@ -599,7 +603,7 @@ impl Driver {
                 }
             }
             Action::Up(negotiated) => {
-                info!(peer = %name, remote_asn = negotiated.peer_asn, hold_time = negotiated.hold_time, families = ?negotiated.families, "BGP session established");
+                info!(peer = %self.name(peer), remote_asn = negotiated.peer_asn, hold_time = negotiated.hold_time, families = ?negotiated.families, "BGP session established");
                 if let Some(runtime) = self.peers.get_mut(peer) {
                     runtime.up_since = Some(Instant::now());
                 }
@@ -611,16 +615,16 @@ impl Driver {
                     .and_then(|r| r.up_since.take())
                     .is_some();
                 if was_up {
-                    warn!(peer = %name, %reason, "BGP session down");
+                    warn!(peer = %self.name(peer), %reason, "BGP session down");
                 } else {
-                    debug!(peer = %name, %reason, "BGP session attempt failed");
+                    debug!(peer = %self.name(peer), %reason, "BGP session attempt failed");
                 }
             }
             Action::TreatedAsWithdraw(reason) => {
-                warn!(peer = %name, %reason, "malformed UPDATE: its routes were withdrawn (RFC 7606)");
+                warn!(peer = %self.name(peer), %reason, "malformed UPDATE: its routes were withdrawn (RFC 7606)");
             }
             Action::RefreshRequested(family) => {
-                debug!(peer = %name, ?family, "route refresh answered");
+                debug!(peer = %self.name(peer), ?family, "route refresh answered");
             }
             Action::Routes(_) => {}
         }
@@ -839,6 +843,9 @@ async fn dial(peer: &PeerConfig) -> io::Result<TcpStream> {
     TcpSocket::from_std_stream(std_stream).connect(remote).await
 }
 
+/// What one connection's reader holds: room for many full-size messages.
+const READ_BUFFER: usize = 128 * 1024;
+
 /// Frames the byte stream into messages for the driver, all the messages
 /// of one read in one batch.
 async fn read_loop(
@@ -847,18 +854,13 @@ async fn read_loop(
     conn: u64,
     tx: mpsc::Sender<Input>,
 ) {
-    let mut buffer: Vec<u8> = Vec::with_capacity(128 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut buffer: Vec<u8> = Vec::with_capacity(READ_BUFFER);
     loop {
         let mut start = 0;
-        let mut batch = Vec::new();
         let mut bad = None;
         loop {
             match wire::frame(&buffer[start..]) {
-                Ok(Some(len)) => {
-                    batch.push(buffer[start..start + len].to_vec());
-                    start += len;
-                }
+                Ok(Some(len)) => start += len,
                 Ok(None) => break,
                 Err(notification) => {
                     bad = Some(notification);
@@ -866,15 +868,21 @@ async fn read_loop(
                 }
             }
         }
-        // One move of the unframed tail per read, not one per message.
-        buffer.drain(..start);
-        if !batch.is_empty()
-            && tx
+        if start > 0 {
+            // The framed messages leave in the buffer they were read into
+            // (one allocation per read, not one per message); the unframed
+            // tail starts the next one.
+            let mut rest = Vec::with_capacity(READ_BUFFER);
+            rest.extend_from_slice(&buffer[start..]);
+            let mut batch = std::mem::replace(&mut buffer, rest);
+            batch.truncate(start);
+            if tx
                 .send(Input::Messages { peer, conn, batch })
                 .await
                 .is_err()
-        {
-            return;
+            {
+                return;
+            }
         }
         if let Some(notification) = bad {
             let _ = tx
@@ -886,12 +894,14 @@ async fn read_loop(
                 .await;
             return;
         }
-        match read.read(&mut chunk).await {
+        // Room for at least one more full-size message.
+        buffer.reserve(wire::MAX_LEN);
+        match read.read_buf(&mut buffer).await {
             Ok(0) | Err(_) => {
                 let _ = tx.send(Input::Closed { peer, conn }).await;
                 return;
             }
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
         }
     }
 }
