@@ -19,6 +19,7 @@ use crate::bgp::status::BgpStatus;
 use crate::config::{self, Config};
 use crate::filtering::{FilterStatus, Filtering};
 use crate::firewall::{Firewall, FirewallStatus};
+use crate::notify::Notifier;
 use crate::pair::service::PairService;
 use crate::vrrp::driver::VrrpService;
 use crate::vrrp::status::VrrpStatus;
@@ -57,6 +58,8 @@ pub struct Shared {
     vrrp_findings: tokio::sync::watch::Sender<Vec<String>>,
     /// Set once at start when there is a `[pair]`.
     pub pair: std::sync::OnceLock<PairService>,
+    /// systemd's notification socket (does nothing outside systemd).
+    notify: Notifier,
 }
 
 #[derive(Debug)]
@@ -123,6 +126,9 @@ pub struct Status {
     /// Present when VRRP is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vrrp: Option<VrrpStatus>,
+    /// Present when this node is in a pair (`[pair]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair: Option<crate::pair::service::PairStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -161,6 +167,7 @@ impl Shared {
         let dns = running.dns_status().await;
         let qps = qps(&running.samples);
         Status {
+            pair: self.pair.get().map(PairService::status),
             wireguard,
             bgp,
             vrrp,
@@ -241,7 +248,23 @@ impl Shared {
     /// Re-reads the configuration. A file that fails to load or check, or
     /// services that fail to start with it, leave the running ones as they
     /// are: the error is returned and remembered for `routerctl status`.
+    /// systemd sees the unit reloading until it is done, either way.
     pub async fn reload(&self) -> Result<ReloadOutcome, String> {
+        if let Err(e) = self.notify.reloading() {
+            warn!("{e}");
+        }
+        let outcome = self.reload_now().await;
+        let status = match &outcome {
+            Ok(outcome) => outcome.message.clone(),
+            Err(e) => e.clone(),
+        };
+        if let Err(e) = self.notify.ready(&status) {
+            warn!("{e}");
+        }
+        outcome
+    }
+
+    async fn reload_now(&self) -> Result<ReloadOutcome, String> {
         let mut running = self.running.lock().await;
         let config = match config::load(&self.config_path) {
             Ok(config) => config,
@@ -415,6 +438,48 @@ impl Shared {
         }
     }
 
+    /// Whether the daemon is well enough to feed systemd's watchdog: the
+    /// runtime runs this (a wedged runtime does not), the running state
+    /// can be had within `patience` (no deadlock; a reload may hold it a
+    /// moment) and the DNS service's workers and dispatcher are alive.
+    async fn health(&self, patience: Duration) -> Result<(), String> {
+        let running = tokio::time::timeout(patience, self.running.lock())
+            .await
+            .map_err(|_| format!("the daemon's state stayed locked for {patience:?}"))?;
+        if !running.dns.is_serving() {
+            return Err("a DNS worker thread or the dispatcher has stopped".into());
+        }
+        Ok(())
+    }
+
+    /// Feeds systemd's watchdog every `interval` while [`Shared::health`]
+    /// passes; logs once when it stops passing and when it passes again.
+    async fn feed_watchdog(&self, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            match self.health(interval / 2).await {
+                Ok(()) => {
+                    if failing {
+                        info!("healthy again: feeding the watchdog");
+                        failing = false;
+                    }
+                    if let Err(e) = self.notify.watchdog() {
+                        warn!("{e}");
+                    }
+                }
+                Err(reason) => {
+                    if !failing {
+                        error!("not feeding systemd's watchdog: {reason}");
+                        failing = true;
+                    }
+                }
+            }
+        }
+    }
+
     async fn sample(&self) {
         let mut running = self.running.lock().await;
         let (lists, groups) = running.dns.stats().take_blocked();
@@ -487,6 +552,20 @@ fn open_query_log(config: &config::filter::QueryLogConfig) -> Option<dns::queryl
             .ok()
         }
     }
+}
+
+/// The line `systemctl status` shows once routerd is ready.
+async fn ready_status(shared: &Shared) -> String {
+    let running = shared.running.lock().await;
+    let listen = &running.config.dns.listen;
+    format!(
+        "ready: DNS on {} address(es){}",
+        listen.len(),
+        match shared.pair.get() {
+            Some(pair) => format!(", pair {}", pair.status().role),
+            None => String::new(),
+        }
+    )
 }
 
 fn qps(samples: &VecDeque<(Instant, u64)>) -> f64 {
@@ -632,6 +711,10 @@ async fn run_started(
         }),
         snapshot: Mutex::new(None),
         pair: std::sync::OnceLock::new(),
+        notify: Notifier::from_env().unwrap_or_else(|e| {
+            warn!("{e}; not notifying systemd");
+            Notifier::disabled()
+        }),
     });
     if let Some(pair) = &config_pair {
         match PairService::start(pair.clone(), path, Arc::downgrade(&shared), initial).await {
@@ -667,6 +750,13 @@ async fn run_started(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     info!(config = %path.display(), socket = %socket_path.display(), "routerd ready");
+    if let Err(e) = shared.notify.ready(&ready_status(&shared).await) {
+        warn!("{e}");
+    }
+    if let Some(interval) = shared.notify.watchdog_interval() {
+        let watchdog = Arc::clone(&shared);
+        tokio::spawn(async move { watchdog.feed_watchdog(interval).await });
+    }
     loop {
         tokio::select! {
             _ = hangup.recv() => {
@@ -679,6 +769,9 @@ async fn run_started(
         }
     }
     info!("stopping");
+    if let Err(e) = shared.notify.stopping() {
+        warn!("{e}");
+    }
     if let Some(pair) = shared.pair.get() {
         pair.stop();
     }

@@ -14,6 +14,7 @@ pub mod firewall;
 pub mod links;
 pub mod lists;
 pub mod metrics;
+pub mod notify;
 pub mod pair;
 pub mod secret;
 pub mod table;

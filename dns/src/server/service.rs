@@ -208,6 +208,16 @@ impl DnsService {
         }
     }
 
+    /// Whether the service still runs whole: every UDP worker thread and
+    /// the dispatcher alive. False after [`DnsService::stop_serving`] or
+    /// once one of them died (a panic), which nothing restarts: the
+    /// daemon's watchdog stops being fed and the supervisor restarts it.
+    pub fn is_serving(&self) -> bool {
+        !self.shutdown.load(Ordering::Relaxed)
+            && !self.cache_requests.is_closed()
+            && self.threads.iter().all(|thread| !thread.is_finished())
+    }
+
     /// A copy of the master cache, for the service that replaces this one.
     pub async fn export_cache(&self) -> CacheEntries {
         let (tx, rx) = oneshot::channel();
@@ -338,5 +348,25 @@ impl Prepared {
             attachments,
             _jobs: jobs_tx,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serving_until_stopped() {
+        let settings = DnsSettings {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            workers: 1,
+            ..DnsSettings::default()
+        };
+        let mut service = DnsService::start(settings).unwrap();
+        assert!(service.is_serving());
+        service.stop_serving().await;
+        assert!(!service.is_serving());
     }
 }

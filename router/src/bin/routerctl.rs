@@ -40,7 +40,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Status of every subsystem: DNS, filtering, firewall.
+    /// Status of every subsystem: DNS, filtering, firewall, BGP, VRRP,
+    /// the pair and WireGuard.
     Status,
     /// Re-read the configuration file; a bad file is rejected and the
     /// running configuration kept.
@@ -368,6 +369,13 @@ Filtering
             .collect();
         out.push_str(&indent(&table::render(&["", ""], &rows)));
     }
+    if status["pair"].is_object() {
+        out.push_str("\nPair\n");
+        out.push_str(&indent(&table::render(
+            &["", ""],
+            &pair::status_rows(&status["pair"]),
+        )));
+    }
     if let Some(tunnels) = status["wireguard"]["tunnels"].as_array() {
         out.push_str("\nWireGuard\n");
         let rows: Vec<Vec<String>> = tunnels.iter().map(wg::summary).collect();
@@ -384,4 +392,81 @@ fn indent(text: &str) -> String {
         .skip_while(|l| l.trim().is_empty())
         .map(|l| format!("{l}\n"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn status_with_pair(pair: Value) -> Value {
+        json!({
+            "version": "0.1.0", "uptime_secs": 60, "config": "/etc/router/router.toml",
+            "reloads": 0, "last_reload_error": null,
+            "dns": { "listen": ["127.0.0.1:53"], "workers": 1, "cache_entries": 0,
+                     "hit_ratio": 0.0, "qps": 0.0, "totals": {},
+                     "resolver": { "mode": "recursive", "dnssec": true, "upstreams": [], "forward_zones": [] } },
+            "filter": { "lists": [], "groups": [] },
+            "pair": pair,
+        })
+    }
+
+    #[test]
+    fn status_shows_a_healthy_pair() {
+        let out = render_status(&status_with_pair(json!({
+            "role": "standby", "listen": null, "peer": "192.168.10.2:8054",
+            "peer_reachable": true, "last_contact_secs": 4,
+            "version": "0123456789abcdef", "peer_version": "0123456789abcdef",
+            "in_sync": true, "last_sync": null, "last_error": null,
+        })));
+        let pair = out.split("\nPair\n").nth(1).unwrap();
+        let lines: Vec<&str> = pair.lines().map(str::trim).collect();
+        assert_eq!(
+            lines,
+            [
+                "pair     healthy",
+                "role     standby",
+                "primary  192.168.10.2:8054, reachable, last contact 4s ago",
+                "config   this node 0123456789ab, primary 0123456789ab (in sync)",
+            ],
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn status_says_why_a_pair_is_degraded() {
+        let out = render_status(&status_with_pair(json!({
+            "role": "primary", "listen": "192.168.10.2:8054", "peer": null,
+            "peer_reachable": false, "last_contact_secs": null,
+            "version": "0123456789abcdef", "peer_version": null,
+            "in_sync": false, "last_sync": null,
+            "last_error": "the configuration is not handed to the standby: bad",
+        })));
+        assert!(
+            out.contains("pair     DEGRADED: standby not reachable, versions differ, see error"),
+            "{out}"
+        );
+        assert!(
+            out.contains("standby  NOT reachable, never in contact"),
+            "{out}"
+        );
+        assert!(
+            out.contains("config   this node 0123456789ab, standby none (DIFFERENT)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("error    the configuration is not handed to the standby: bad"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn status_without_a_pair_has_no_pair_section() {
+        let mut status = status_with_pair(Value::Null);
+        status.as_object_mut().unwrap().remove("pair");
+        assert!(!render_status(&status).contains("Pair"));
+    }
 }

@@ -41,6 +41,76 @@ fn short(version: &Value) -> String {
     }
 }
 
+/// The pair in `routerctl status`: one verdict, then what it rests on.
+/// Healthy means the other node is reachable, both run the same version
+/// of the shared configuration and nothing failed since.
+pub fn status_rows(pair: &Value) -> Vec<Vec<String>> {
+    let role = text(&pair["role"]);
+    let other = if role == "primary" {
+        "standby"
+    } else {
+        "primary"
+    };
+    let reachable = pair["peer_reachable"].as_bool() == Some(true);
+    let in_sync = pair["in_sync"].as_bool() == Some(true);
+    let error = pair["last_error"].as_str();
+    let mut problems = Vec::new();
+    if !reachable {
+        problems.push(format!("{other} not reachable"));
+    }
+    if !in_sync {
+        problems.push("versions differ".to_string());
+    }
+    if error.is_some() {
+        problems.push("see error".to_string());
+    }
+    let verdict = if problems.is_empty() {
+        "healthy".to_string()
+    } else {
+        format!("DEGRADED: {}", problems.join(", "))
+    };
+    let contact = match pair["last_contact_secs"].as_u64() {
+        Some(secs) => format!("last contact {secs}s ago"),
+        None => "never in contact".into(),
+    };
+    let address = match (pair["peer"].as_str(), pair["listen"].as_str()) {
+        (Some(peer), _) => format!("{peer}, "),
+        _ => String::new(),
+    };
+    let mut rows = vec![
+        vec!["pair".into(), verdict],
+        vec!["role".into(), role.clone()],
+        vec![
+            other.into(),
+            format!(
+                "{address}{}, {contact}",
+                if reachable {
+                    "reachable"
+                } else {
+                    "NOT reachable"
+                }
+            ),
+        ],
+        vec![
+            "config".into(),
+            format!(
+                "this node {}, {other} {}{}",
+                short(&pair["version"]),
+                short(&pair["peer_version"]),
+                if in_sync {
+                    " (in sync)"
+                } else {
+                    " (DIFFERENT)"
+                }
+            ),
+        ],
+    ];
+    if let Some(error) = error {
+        rows.push(vec!["error".into(), error.to_string()]);
+    }
+    rows
+}
+
 fn render(body: &Value) -> String {
     let role = text(&body["role"]);
     let other = if role == "primary" {
