@@ -3,6 +3,7 @@
 //! `policies`, `bgp`, `vrrp`); this crate wires them to the system.
 
 pub mod bgp;
+pub mod cli_docs;
 pub mod client;
 pub mod config;
 pub mod control;

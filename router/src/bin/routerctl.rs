@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use router::client;
 use router::config::DEFAULT_CONTROL_SOCKET;
 use router::table;
@@ -24,9 +24,12 @@ mod vrrp;
 #[path = "routerctl/wg.rs"]
 mod wg;
 
-/// Ask a running routerd for its status, or tell it to reload.
+/// The operator's CLI for a running routerd.
+///
+/// Status, reload, the firewall, DNS, BGP, VRRP, the pair and WireGuard:
+/// tables by default, the same data with --json.
 #[derive(Debug, Parser)]
-#[command(name = "routerctl", version, about)]
+#[command(name = "routerctl", version)]
 struct Cli {
     /// The daemon's control socket.
     #[arg(long, global = true, env = "ROUTER_CONTROL_SOCKET", default_value = DEFAULT_CONTROL_SOCKET)]
@@ -71,10 +74,26 @@ enum Command {
         #[command(subcommand)]
         command: Option<wg::WgCommand>,
     },
+    /// Write shell completions and man pages for routerctl into DIR
+    /// (the packages' build runs it).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::GenerateDocs { dir } = &cli.command {
+        return match router::cli_docs::generate(Cli::command(), dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "routerctl: cannot write the docs into {}: {e}",
+                    dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -102,6 +121,7 @@ async fn execute(cli: &Cli) -> anyhow::Result<()> {
         Command::Wg { command } => wg::execute(&cli.socket, cli.json, command.as_ref()).await,
         Command::Vrrp => vrrp::execute(&cli.socket, cli.json).await,
         Command::Pair { command } => pair::execute(&cli.socket, cli.json, command.as_ref()).await,
+        Command::GenerateDocs { .. } => Ok(()),
         Command::Status => {
             let (code, body) = client::call(&cli.socket, "GET", "/v1/status").await?;
             if code != 200 {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use router::config::{self, DEFAULT_CONFIG_PATH};
 use tracing_subscriber::EnvFilter;
 
@@ -14,7 +14,15 @@ const DEFAULT_LOG_FILTER: &str =
 
 /// The homelab router and DNS appliance daemon.
 #[derive(Debug, Parser)]
-#[command(name = "routerd", version, about)]
+#[command(
+    name = "routerd",
+    version,
+    after_long_help = "Files: /etc/router/router.toml (the configuration), /etc/router/policies/ \
+(zones and firewall rules), /var/lib/router/ (list copies, the query log, the pair's copies), \
+/run/router/control.sock (the control API routerctl talks to). \
+The package runs routerd as the systemd unit router.service: `systemctl reload router` \
+re-reads the configuration, `journalctl -u router` shows its log."
+)]
 struct Cli {
     /// Configuration file.
     #[arg(long, short, global = true, env = "ROUTER_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
@@ -33,6 +41,10 @@ enum Command {
     /// Start a self-contained demo on loopback: a small DNS hierarchy and
     /// the resolver recursing from it. Needs root (it serves port 53).
     Demo,
+    /// Write shell completions and man pages for routerd into DIR
+    /// (the packages' build runs it).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +74,13 @@ fn main() -> ExitCode {
         },
         Command::Run => run(|runtime| runtime.block_on(router::daemon::run(&cli.config))),
         Command::Demo => run(|runtime| runtime.block_on(router::demo::run())),
+        Command::GenerateDocs { dir } => match router::cli_docs::generate(Cli::command(), &dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("routerd: cannot write the docs into {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
