@@ -5,13 +5,16 @@
 #
 # As root it first installs the Debian packages the end-to-end lab drives
 # (NSD, Unbound, dig, kdig, ldns, dnsperf, sqlite3, wireguard-go, wg, iperf3,
-# BIRD 2, keepalived); the lab itself needs root to
-# create network namespaces. Without root the lab tests say why they skip,
+# BIRD 2, keepalived) and the packaging tools (the arm64 cross linker,
+# qemu-user, debootstrap); the lab itself needs root to create network
+# namespaces. Without root the lab tests say why they skip,
 # unless REQUIRE_E2E=1, which turns every skip into a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils openssl tcpdump iproute2 procps nftables iputils-ping sqlite3 wireguard-go wireguard-tools iperf3 bird2 keepalived)
+packages=(nsd unbound dnsperf knot-dnsutils bind9-dnsutils ldnsutils openssl tcpdump iproute2 procps nftables iputils-ping sqlite3 wireguard-go wireguard-tools iperf3 bird2 keepalived
+    # packaging/check.sh: the arm64 build, its smoke test, the scratch root
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static binutils dpkg-dev debootstrap systemd)
 
 if [ "$(id -u)" = 0 ]; then
     missing=()
@@ -44,6 +47,12 @@ else
     echo "not root: skipping package installation; the namespace lab needs root" >&2
 fi
 
+# The arm64 standard library, for the packages.
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    rustup target add aarch64-unknown-linux-gnu ||
+        echo "cannot add the aarch64 target: packaging/check.sh will say so" >&2
+fi
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The lab starts the real routerd binary: build it before the suites run.
@@ -52,6 +61,13 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# The Debian packages, arm64 and amd64, from the one command
+# (packaging/build.sh, release builds of routerd and routerctl): the arm64
+# binaries under qemu-user, the amd64 package installed into a scratch
+# Debian root, its unit verified. It prints its own PASS/FAIL line.
+if ! packaging/check.sh; then
+    status=1
+fi
 # Short coverage-guided fuzz runs of the decoders that face the network
 # (FUZZ_SECONDS per target; 0 skips). cargo-fuzz comes from crates.io.
 fuzz_seconds=${FUZZ_SECONDS:-20}

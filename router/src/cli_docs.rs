@@ -1,14 +1,42 @@
 //! Shell completions and man pages, generated from the binaries' own clap
 //! definitions, so they cannot drift from `--help`. The packages run
-//! `routerd generate-docs DIR` and `routerctl generate-docs DIR` (hidden
-//! subcommands) at build time.
+//! `routerd --generate-docs DIR` and `routerctl --generate-docs DIR` at
+//! build time: read before clap parses anything, so the option is in no
+//! completion, page or help.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::Command;
 use clap_complete::Shell;
+
+/// The option the packaging asks with.
+pub const OPTION: &str = "--generate-docs";
+
+/// `Some(DIR)` when the arguments (program name first) are exactly
+/// `--generate-docs DIR`.
+pub fn asked(mut args: impl Iterator<Item = OsString>) -> Option<PathBuf> {
+    let _program = args.next();
+    let (option, dir) = (args.next()?, args.next()?);
+    (option == OPTION && args.next().is_none()).then(|| PathBuf::from(dir))
+}
+
+/// For a binary's `main`: writes the docs of `cmd` and says how that went
+/// when this process was started as `NAME --generate-docs DIR`.
+pub fn generate_if_asked(cmd: Command) -> Option<ExitCode> {
+    let dir = asked(std::env::args_os())?;
+    let name = cmd.get_name().to_string();
+    Some(match generate(cmd, &dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: cannot write the docs into {}: {e}", dir.display());
+            ExitCode::FAILURE
+        }
+    })
+}
 
 /// Writes, for `cmd` (the top-level command of a binary called `name`):
 /// `DIR/completions/bash/NAME`, `DIR/completions/zsh/_NAME`,
@@ -94,6 +122,25 @@ mod tests {
         assert!(!page.contains("secret"), "{page}");
         let bash = fs::read_to_string(dir.path().join("completions/bash/tool")).unwrap();
         assert!(bash.contains("--json"), "{bash}");
+    }
+
+    #[test]
+    fn only_exactly_the_option_and_a_directory_ask() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>().into_iter();
+        assert_eq!(
+            asked(args(&["routerctl", "--generate-docs", "out"])),
+            Some(PathBuf::from("out"))
+        );
+        assert_eq!(asked(args(&["routerctl", "status"])), None);
+        assert_eq!(asked(args(&["routerctl", "--generate-docs"])), None);
+        assert_eq!(
+            asked(args(&["routerctl", "--generate-docs", "a", "b"])),
+            None
+        );
+        assert_eq!(
+            asked(args(&["routerctl", "--json", "--generate-docs"])),
+            None
+        );
     }
 
     fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -74,26 +74,13 @@ enum Command {
         #[command(subcommand)]
         command: Option<wg::WgCommand>,
     },
-    /// Write shell completions and man pages for routerctl into DIR
-    /// (the packages' build runs it).
-    #[command(hide = true)]
-    GenerateDocs { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Command::GenerateDocs { dir } = &cli.command {
-        return match router::cli_docs::generate(Cli::command(), dir) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!(
-                    "routerctl: cannot write the docs into {}: {e}",
-                    dir.display()
-                );
-                ExitCode::FAILURE
-            }
-        };
+    if let Some(code) = router::cli_docs::generate_if_asked(Cli::command()) {
+        return code;
     }
+    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -121,7 +108,6 @@ async fn execute(cli: &Cli) -> anyhow::Result<()> {
         Command::Wg { command } => wg::execute(&cli.socket, cli.json, command.as_ref()).await,
         Command::Vrrp => vrrp::execute(&cli.socket, cli.json).await,
         Command::Pair { command } => pair::execute(&cli.socket, cli.json, command.as_ref()).await,
-        Command::GenerateDocs { .. } => Ok(()),
         Command::Status => {
             let (code, body) = client::call(&cli.socket, "GET", "/v1/status").await?;
             if code != 200 {

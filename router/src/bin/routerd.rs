@@ -41,13 +41,12 @@ enum Command {
     /// Start a self-contained demo on loopback: a small DNS hierarchy and
     /// the resolver recursing from it. Needs root (it serves port 53).
     Demo,
-    /// Write shell completions and man pages for routerd into DIR
-    /// (the packages' build runs it).
-    #[command(hide = true)]
-    GenerateDocs { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = router::cli_docs::generate_if_asked(Cli::command()) {
+        return code;
+    }
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => match config::load(&cli.config) {
@@ -74,13 +73,6 @@ fn main() -> ExitCode {
         },
         Command::Run => run(|runtime| runtime.block_on(router::daemon::run(&cli.config))),
         Command::Demo => run(|runtime| runtime.block_on(router::demo::run())),
-        Command::GenerateDocs { dir } => match router::cli_docs::generate(Cli::command(), &dir) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("routerd: cannot write the docs into {}: {e}", dir.display());
-                ExitCode::FAILURE
-            }
-        },
     }
 }
 
