@@ -35,8 +35,9 @@ struct Cli {
 enum Command {
     /// Run the daemon in the foreground (the default).
     Run,
-    /// Check the configuration file and exit: 0 when valid, 1 with the
-    /// file, line and column of the first problem otherwise.
+    /// Check the configuration file and the policy it names, and exit: 0
+    /// when valid, 1 with the file, line and column of the problems
+    /// otherwise.
     Check,
     /// Start a self-contained demo on loopback: a small DNS hierarchy and
     /// the resolver recursing from it. Needs root (it serves port 53).
@@ -51,6 +52,25 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => match config::load(&cli.config) {
             Ok(config) => {
+                // The daemon starts with a policy that does not load (the
+                // kernel keeps the last good ruleset), so the configuration
+                // check lets it through; this command is where the operator
+                // hears of it.
+                if let Some(dir) = &config.policies_dir {
+                    let own = config
+                        .pair
+                        .as_ref()
+                        .map(|pair| pair.zone_addresses.clone())
+                        .unwrap_or_default();
+                    let report = router::firewall::check_dir(dir, None, None, &own);
+                    for diagnostic in &report.diagnostics {
+                        eprintln!("{diagnostic}");
+                    }
+                    if !report.ok {
+                        eprintln!("{}: the policy does not load", dir.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
                 #[allow(clippy::print_stdout)] // reason: the command's output
                 {
                     println!(
