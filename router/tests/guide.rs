@@ -29,22 +29,26 @@ fn node_root() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let etc = root.path().join("etc/router");
     // `openssl rand -hex 32`, `routerctl wg genkey`.
-    secret(
-        &etc.join("pair.token"),
-        "3f8a1c0e9b7d4a2f6e5c1b0a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e\n",
-    );
-    secret(
-        &etc.join("wg-grandma.key"),
-        "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n",
-    );
-    secret(
-        &etc.join("wg-home-a.key"),
-        "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n",
-    );
-    secret(
-        &etc.join("wg-home-b.key"),
-        "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=\n",
-    );
+    for (name, content) in [
+        (
+            "pair.token",
+            "3f8a1c0e9b7d4a2f6e5c1b0a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e\n",
+        ),
+        (
+            "wg-grandma.key",
+            "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n",
+        ),
+        (
+            "wg-home-a.key",
+            "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n",
+        ),
+        (
+            "wg-home-b.key",
+            "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=\n",
+        ),
+    ] {
+        secret(&etc.join(name), content);
+    }
     std::fs::create_dir_all(etc.join("policies")).unwrap();
     std::fs::copy(
         repo().join("docs/examples/policies/pair.toml"),
