@@ -26,8 +26,10 @@ pub(crate) struct Index {
     live: usize,
 }
 
-fn slot(hash: u64, at: u32) -> u64 {
-    ((hash & 0xffff_ffff) << 32) | u64::from(at + 1)
+/// A slot holding `field` (a position plus one, or `GONE`) under the
+/// hash's tag.
+fn slot(hash: u64, field: u32) -> u64 {
+    (u64::from(tag(hash)) << 32) | u64::from(field)
 }
 
 fn position(slot: u64) -> u32 {
@@ -108,7 +110,7 @@ impl Index {
                 if s == 0 {
                     self.used += 1;
                 }
-                self.slots[at] = slot(hash, position_);
+                self.slots[at] = slot(hash, position_ + 1);
                 self.live += 1;
                 return;
             }
@@ -119,7 +121,7 @@ impl Index {
     /// Removes the entry at `position_`, whose hash is `hash`.
     pub(crate) fn remove(&mut self, hash: u64, position_: u32) {
         if let Some(at) = self.find_slot(hash, |p| p == position_) {
-            self.slots[at] = ((hash & 0xffff_ffff) << 32) | u64::from(GONE);
+            self.slots[at] = slot(hash, GONE);
             self.live -= 1;
         }
     }
