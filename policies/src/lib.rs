@@ -19,8 +19,8 @@ pub mod nft;
 mod raw;
 mod service;
 
-pub use compile::compile;
 pub use compile::ir::Ruleset;
+pub use compile::{NodeServices, compile};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use load::{DEFAULT_ZONE_ACTION, Loaded, Protected, closest, load_dir, parse_files};
 pub use localize::{NodeAddresses, localize};

@@ -33,8 +33,8 @@ pub struct Loaded {
 }
 
 /// What the policy must leave reachable beyond SSH: the router's own
-/// services on TCP ports (the control API when it listens on TCP).
-#[derive(Debug, Clone, Default)]
+/// services on TCP ports (a primary's pair listener).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Protected {
     pub tcp_ports: Vec<(u16, String)>,
 }

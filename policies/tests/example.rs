@@ -17,6 +17,6 @@ fn homelab_example_loads_without_warnings() {
     assert_eq!(loaded.policy.zones.len(), 6);
     // The rule count does not depend on the policy's size; what grows is
     // the number of map elements.
-    let ruleset = policies::compile(&loaded.policy);
+    let ruleset = policies::compile(&loaded.policy, &policies::NodeServices::default());
     assert!(ruleset.rule_count() < 40, "{}", ruleset.to_text());
 }

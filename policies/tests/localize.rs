@@ -20,7 +20,7 @@ fn nets(list: &[&str]) -> Vec<IpNet> {
 #[test]
 fn the_nodes_address_replaces_the_primarys() {
     let mut policy = example();
-    let before = compile(&policy).to_text();
+    let before = compile(&policy, &policies::NodeServices::default()).to_text();
     let mut own = NodeAddresses::new();
     own.insert("iot".into(), nets(&["192.168.40.2/24", "fd00:40::2/64"]));
     own.insert("admin".into(), nets(&["192.168.10.2/24", "fd00:10::2/64"]));
@@ -30,7 +30,10 @@ fn the_nodes_address_replaces_the_primarys() {
     let admin = policy.zones.iter().find(|z| z.name == "admin").unwrap();
     assert_eq!(admin.ipv6, vec!["fd00:10::2/64".parse().unwrap()]);
     // The subnets, and so every rule that names a zone, are unchanged.
-    assert_eq!(compile(&policy).to_text(), before);
+    assert_eq!(
+        compile(&policy, &policies::NodeServices::default()).to_text(),
+        before
+    );
     let subnets =
         |p: &policies::Policy| -> Vec<IpNet> { p.zones.iter().flat_map(|z| z.subnets()).collect() };
     assert_eq!(subnets(&policy), subnets(&example()));

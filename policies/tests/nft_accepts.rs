@@ -193,7 +193,11 @@ proptest! {
         let Ok(loaded) = parse_files(&[(path, &text)], &Protected::default()) else {
             return Ok(());
         };
-        let ruleset = policies::compile(&loaded.policy);
+        // VRRP instances on two interfaces, so nft checks that rule too.
+        let node = policies::NodeServices {
+            vrrp_interfaces: vec!["eth0".into(), "eth0.20".into()],
+        };
+        let ruleset = policies::compile(&loaded.policy, &node);
         if let Err(e) = Nft::default().check(&ruleset) {
             panic!("nft refused a valid policy: {e}\n--- policy ---\n{text}\n--- ruleset ---\n{}", ruleset.to_text());
         }
@@ -212,7 +216,7 @@ fn rule_count_does_not_grow_with_zone_pairs() {
             .collect();
         let text = policy_text(zones, &[], &all_pairs);
         let loaded = parse_files(&[(Path::new("p.toml"), &text)], &Protected::default()).unwrap();
-        let ruleset = policies::compile(&loaded.policy);
+        let ruleset = policies::compile(&loaded.policy, &policies::NodeServices::default());
         (ruleset.rule_count(), ruleset.element_count())
     };
     let (small_rules, small_elements) = count(3);

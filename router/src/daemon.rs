@@ -18,7 +18,7 @@ use crate::bgp::driver::BgpService;
 use crate::bgp::status::BgpStatus;
 use crate::config::{self, Config};
 use crate::filtering::{FilterStatus, Filtering};
-use crate::firewall::{Firewall, FirewallStatus};
+use crate::firewall::{Firewall, FirewallStatus, NodeFirewall};
 use crate::notify::Notifier;
 use crate::pair::service::PairService;
 use crate::vrrp::driver::VrrpService;
@@ -43,8 +43,8 @@ pub struct Shared {
     started: Instant,
     running: tokio::sync::Mutex<Running>,
     snapshot: Mutex<Option<MetricsSnapshot>>,
-    /// `None` when the configuration has no `[policies]`.
-    pub firewall: Option<tokio::sync::Mutex<Firewall>>,
+    /// `None` while the configuration has no `[policies]`.
+    pub firewall: tokio::sync::Mutex<Option<Firewall>>,
     pub filtering: Arc<Filtering>,
     /// `None` when `[dns.query_log] enabled = false`.
     pub query_log: Option<dns::querylog::QueryLog>,
@@ -139,6 +139,15 @@ pub struct DnsSummary {
     pub status: dns::server::DnsStatus,
 }
 
+/// What a reload changes in the firewall.
+#[derive(Debug)]
+enum PolicyStep {
+    /// Apply the policy in this directory, with this node's settings.
+    Apply(PathBuf, NodeFirewall),
+    /// `[policies]` is gone: stop managing the firewall.
+    Release,
+}
+
 /// What a reload did.
 #[derive(Debug, Serialize)]
 pub struct ReloadOutcome {
@@ -155,10 +164,7 @@ impl Shared {
     }
 
     pub async fn status(&self) -> Status {
-        let firewall = match &self.firewall {
-            Some(firewall) => Some(firewall.lock().await.status()),
-            None => None,
-        };
+        let firewall = self.firewall.lock().await.as_ref().map(Firewall::status);
         let wireguard =
             Some(self.wireguard.lock().await.status()).filter(|w| !w.tunnels.is_empty());
         let bgp = self.bgp_status().await;
@@ -270,27 +276,25 @@ impl Shared {
             Ok(config) => config,
             Err(e) => return Err(running.reject(&e)),
         };
-        if config.policies_dir != running.config.policies_dir {
-            warn!("a change of [policies] takes effect at the next restart");
-        }
-        if config.pair != running.config.pair {
-            warn!("a change of [pair] takes effect at the next restart");
+        // The node's zone addresses go to the firewall below; the rest of
+        // [pair] is the pair service's, started once.
+        let pair_service = |config: &Config| {
+            config
+                .pair
+                .as_ref()
+                .map(|pair| crate::pair::settings::PairConfig {
+                    zone_addresses: Default::default(),
+                    ..pair.clone()
+                })
+        };
+        if pair_service(&config) != pair_service(&running.config) {
+            warn!("a change of [pair] other than zone_addresses takes effect at the next restart");
         }
         // The policy is checked before anything changes, so a bad one
         // refuses the whole reload.
-        let policy_changed = match &self.firewall {
-            Some(firewall) => {
-                let firewall = firewall.lock().await;
-                let report = tokio::task::block_in_place(|| firewall.check(None));
-                if !report.ok {
-                    let errors: Vec<String> =
-                        report.diagnostics.iter().map(ToString::to_string).collect();
-                    return Err(running.reject(&errors.join("\n")));
-                }
-                // Zone addresses change the links but not the ruleset.
-                !report.nft_diff.is_empty() || !report.changes.is_empty()
-            }
-            None => false,
+        let policy_step = match self.policy_step(&config).await {
+            Ok(step) => step,
+            Err(e) => return Err(running.reject(&e)),
         };
         if self
             .filtering
@@ -303,12 +307,6 @@ impl Shared {
         }
         let bgp_changed = config.bgp != running.config.bgp;
         if config.wireguard != running.config.wireguard {
-            if let Some(firewall) = &self.firewall {
-                firewall
-                    .lock()
-                    .await
-                    .set_tunnel_interfaces(config.wireguard.interfaces());
-            }
             // Tunnel problems after a valid configuration (wireguard-go
             // missing, say) do not refuse the reload: they show in status.
             self.wireguard
@@ -331,8 +329,8 @@ impl Shared {
             running.config = config;
             running.last_reload_error = None;
             drop(running);
-            if policy_changed {
-                return self.reload_policy().await;
+            if let Some(step) = policy_step {
+                return self.reload_policy(step).await;
             }
             if changed {
                 info!("reload: filter lists reconfigured");
@@ -408,8 +406,8 @@ impl Shared {
         running.last_reload_error = None;
         info!(reloads = running.reloads, "configuration reloaded");
         drop(running);
-        if policy_changed {
-            return self.reload_policy().await;
+        if let Some(step) = policy_step {
+            return self.reload_policy(step).await;
         }
         Ok(ReloadOutcome {
             changed: true,
@@ -417,15 +415,58 @@ impl Shared {
         })
     }
 
-    /// Applies the policy files again, unless an apply awaits confirmation.
-    async fn reload_policy(&self) -> Result<ReloadOutcome, String> {
-        let Some(firewall) = &self.firewall else {
-            return Ok(ReloadOutcome {
-                changed: false,
-                message: "no policies".into(),
-            });
+    /// What a reload to `config` does to the firewall (`None`: nothing),
+    /// once its policy has checked; the error lists what is wrong with it.
+    async fn policy_step(&self, config: &Config) -> Result<Option<PolicyStep>, String> {
+        let firewall = self.firewall.lock().await;
+        let Some(dir) = &config.policies_dir else {
+            return Ok(firewall.is_some().then_some(PolicyStep::Release));
         };
-        let mut firewall = firewall.lock().await;
+        let node = NodeFirewall::of(config);
+        let report = tokio::task::block_in_place(|| match firewall.as_ref() {
+            Some(firewall) => firewall.check_as(dir, &node),
+            None => crate::firewall::check_dir(dir, None, Some(&Default::default()), &node),
+        });
+        if !report.ok {
+            let errors: Vec<String> = report.diagnostics.iter().map(ToString::to_string).collect();
+            return Err(errors.join("\n"));
+        }
+        let unchanged = firewall.as_ref().is_some_and(|firewall| {
+            // The node's zone addresses and tunnels change the links, not
+            // the ruleset, so they count on their own.
+            firewall.dir() == dir
+                && firewall.node() == &node
+                && report.nft_diff.is_empty()
+                && report.changes.is_empty()
+        });
+        Ok((!unchanged).then(|| PolicyStep::Apply(dir.clone(), node)))
+    }
+
+    /// Applies the policy files again (from another directory, or with
+    /// this node's settings changed), unless an apply awaits confirmation;
+    /// or lets the firewall go when `[policies]` is gone.
+    async fn reload_policy(&self, step: PolicyStep) -> Result<ReloadOutcome, String> {
+        let mut slot = self.firewall.lock().await;
+        let (dir, node) = match step {
+            PolicyStep::Release => {
+                *slot = None;
+                warn!(
+                    "[policies] removed: routerd no longer manages the firewall; the kernel keeps the last ruleset (nft delete table inet router removes it)"
+                );
+                return Ok(ReloadOutcome {
+                    changed: true,
+                    message: "configuration reloaded; the firewall is no longer managed, its last ruleset stays".into(),
+                });
+            }
+            PolicyStep::Apply(dir, node) => (dir, node),
+        };
+        let firewall = match slot.as_mut() {
+            Some(firewall) => {
+                firewall.reconfigure(dir, node);
+                firewall
+            }
+            None => slot.insert(Firewall::new(dir, node)),
+        };
         match firewall.apply(None).await {
             Ok(report) => Ok(ReloadOutcome {
                 changed: true,
@@ -616,15 +657,11 @@ async fn run_started(
     // ruleset the kernel has (the last good one, across restarts) alone.
     let firewall = match &config.policies_dir {
         Some(dir) => {
-            let mut firewall = Firewall::new(dir.clone());
-            firewall.set_tunnel_interfaces(config.wireguard.interfaces());
-            if let Some(pair) = &config.pair {
-                firewall.set_own_addresses(pair.zone_addresses.clone());
-            }
+            let mut firewall = Firewall::new(dir.clone(), NodeFirewall::of(&config));
             if let Err(e) = firewall.apply(None).await {
                 error!(dir = %dir.display(), error = %e.error, "policy not applied at start");
             }
-            Some(tokio::sync::Mutex::new(firewall))
+            Some(firewall)
         }
         None => None,
     };
@@ -694,7 +731,7 @@ async fn run_started(
     let shared = Arc::new(Shared {
         vrrp: tokio::sync::Mutex::new(vrrp),
         vrrp_findings,
-        firewall,
+        firewall: tokio::sync::Mutex::new(firewall),
         filtering,
         query_log,
         wireguard: tokio::sync::Mutex::new(wireguard),

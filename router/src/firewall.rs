@@ -10,11 +10,55 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use policies::nft::{Count, Nft};
-use policies::{Diagnostic, Loaded, PolicyError, Protected, Ruleset, Severity};
+use policies::{Diagnostic, Loaded, NodeServices, PolicyError, Protected, Ruleset, Severity};
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::config::Config;
 use crate::links::{self, ZoneLink};
+
+/// What this node's own configuration adds to the policy files, which a
+/// primary and its standby share.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeFirewall {
+    /// Interfaces the WireGuard tunnels bring up with their own
+    /// addresses: their zones' links are left to the tunnels.
+    pub tunnel_interfaces: Vec<String>,
+    /// This node's own zone addresses, in place of the policy's.
+    pub own_addresses: policies::NodeAddresses,
+    /// What the input chain lets through whatever the zones say.
+    pub services: NodeServices,
+    /// The node's own services the management zone must keep reaching.
+    pub protected: Protected,
+}
+
+impl NodeFirewall {
+    pub fn of(config: &Config) -> NodeFirewall {
+        let mut vrrp_interfaces: Vec<String> = config
+            .vrrp
+            .iter()
+            .flat_map(|vrrp| &vrrp.instances)
+            .map(|instance| instance.interface.clone())
+            .collect();
+        vrrp_interfaces.sort();
+        vrrp_interfaces.dedup();
+        let pair = config.pair.as_ref();
+        NodeFirewall {
+            tunnel_interfaces: config.wireguard.interfaces(),
+            own_addresses: pair
+                .map(|pair| pair.zone_addresses.clone())
+                .unwrap_or_default(),
+            services: NodeServices { vrrp_interfaces },
+            protected: Protected {
+                tcp_ports: pair
+                    .and_then(|pair| pair.listen)
+                    .map(|listen| (listen.port(), "pair listener".to_string()))
+                    .into_iter()
+                    .collect(),
+            },
+        }
+    }
+}
 
 /// The running firewall.
 #[derive(Debug)]
@@ -26,11 +70,7 @@ pub struct Firewall {
     last_error: Option<String>,
     rollbacks: u64,
     next_pending_id: u64,
-    /// Interfaces the WireGuard tunnels bring up with their own
-    /// addresses: their zones' links are left to the tunnels.
-    tunnel_interfaces: Vec<String>,
-    /// This node's own zone addresses, in place of the policy's.
-    own_addresses: policies::NodeAddresses,
+    node: NodeFirewall,
 }
 
 #[derive(Debug, Clone)]
@@ -152,7 +192,7 @@ pub struct StatsReport {
 }
 
 impl Firewall {
-    pub fn new(dir: PathBuf) -> Firewall {
+    pub fn new(dir: PathBuf, node: NodeFirewall) -> Firewall {
         Firewall {
             dir,
             nft: Nft::default(),
@@ -161,34 +201,42 @@ impl Firewall {
             last_error: None,
             rollbacks: 0,
             next_pending_id: 1,
-            tunnel_interfaces: Vec::new(),
-            own_addresses: policies::NodeAddresses::new(),
+            node,
         }
     }
 
-    /// Names the interfaces that WireGuard tunnels own.
-    pub fn set_tunnel_interfaces(&mut self, interfaces: Vec<String>) {
-        self.tunnel_interfaces = interfaces;
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// Sets this node's own zone addresses (`[pair] zone_addresses`).
-    pub fn set_own_addresses(&mut self, addresses: policies::NodeAddresses) {
-        self.own_addresses = addresses;
+    pub fn node(&self) -> &NodeFirewall {
+        &self.node
+    }
+
+    /// Points the firewall at another directory and node configuration;
+    /// nothing changes in the kernel until the next [`Firewall::apply`].
+    pub fn reconfigure(&mut self, dir: PathBuf, node: NodeFirewall) {
+        self.dir = dir;
+        self.node = node;
     }
 
     /// Validates `dir` (default: the configured one) and compares it with
     /// the running policy. Changes nothing.
     pub fn check(&self, dir: Option<&Path>) -> CheckReport {
-        let dir = dir.unwrap_or(&self.dir);
+        self.check_as(dir.unwrap_or(&self.dir), &self.node)
+    }
+
+    /// As [`Firewall::check`], for `dir` on a node configured as `node`.
+    pub fn check_as(&self, dir: &Path, node: &NodeFirewall) -> CheckReport {
         let running = self
             .applied
             .as_ref()
             .map(|applied| (&applied.loaded.policy, &applied.ruleset));
-        check_dir(dir, running, Some(&self.nft), &self.own_addresses)
+        check_dir(dir, running, Some(&self.nft), node)
     }
 
     fn load(&self, dir: &Path) -> Result<(Loaded, Ruleset), PolicyError> {
-        load(dir, Some(&self.nft), &self.own_addresses)
+        load(dir, Some(&self.nft), &self.node)
     }
 
     /// Loads the policy from disk and applies it: zone interfaces first,
@@ -212,7 +260,7 @@ impl Firewall {
             .policy
             .zones
             .iter()
-            .filter(|zone| !self.tunnel_interfaces.contains(&zone.interface))
+            .filter(|zone| !self.node.tunnel_interfaces.contains(&zone.interface))
             .map(|zone| ZoneLink {
                 zone: zone.name.clone(),
                 name: zone.interface.clone(),
@@ -394,11 +442,11 @@ impl Firewall {
 fn load(
     dir: &Path,
     nft: Option<&Nft>,
-    own_addresses: &policies::NodeAddresses,
+    node: &NodeFirewall,
 ) -> Result<(Loaded, Ruleset), PolicyError> {
-    let mut loaded = policies::load_dir(dir, &protected())?;
-    policies::localize(&mut loaded.policy, own_addresses)?;
-    let ruleset = policies::compile(&loaded.policy);
+    let mut loaded = policies::load_dir(dir, &node.protected)?;
+    policies::localize(&mut loaded.policy, &node.own_addresses)?;
+    let ruleset = policies::compile(&loaded.policy, &node.services);
     if let Some(nft) = nft {
         nft.check(&ruleset)?;
     }
@@ -412,10 +460,10 @@ pub fn check_dir(
     dir: &Path,
     running: Option<(&policies::Policy, &Ruleset)>,
     nft: Option<&Nft>,
-    own_addresses: &policies::NodeAddresses,
+    node: &NodeFirewall,
 ) -> CheckReport {
     let dir = dir.to_path_buf();
-    match load(&dir, nft, own_addresses) {
+    match load(&dir, nft, node) {
         Err(e) => CheckReport {
             dir,
             ok: false,
@@ -444,12 +492,6 @@ pub fn check_dir(
             }
         }
     }
-}
-
-/// The router's own services the management zone must keep reaching,
-/// besides SSH. The control API listens on a Unix socket only, so none yet.
-fn protected() -> Protected {
-    Protected::default()
 }
 
 fn diagnostics_of(e: &PolicyError) -> Vec<Diagnostic> {

@@ -68,15 +68,13 @@ fn check(file: &str, root: &Path) -> router::config::Config {
     config.unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
-/// The policy check `routerctl policy check` runs (without nft).
+/// The policy check `routerd check` runs (without nft), with what this
+/// node's configuration adds: its zone addresses, its VRRP interfaces and
+/// its pair listener.
 fn check_policy(root: &Path, config: &router::config::Config) {
     let dir = root.join("etc/router/policies");
-    let own = config
-        .pair
-        .as_ref()
-        .map(|pair| pair.zone_addresses.clone())
-        .unwrap_or_default();
-    let report = router::firewall::check_dir(&dir, None, None, &own);
+    let node = router::firewall::NodeFirewall::of(config);
+    let report = router::firewall::check_dir(&dir, None, None, &node);
     assert!(
         report.ok,
         "{}: {:?}",

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
+use super::NodeServices;
 use super::ir::{
     BaseChain, Chain, Field, Hook, KeyType, MapElement, NamedSet, Rhs, Rule, Ruleset, Stmt, Value,
     Verdict, VerdictMap,
@@ -46,7 +47,10 @@ const ICMPV6_INPUT: &[&str] = &[
     "mld-listener-report",
 ];
 
-pub fn compile(policy: &Policy) -> Ruleset {
+/// The IP protocol number of VRRP (RFC 5798 section 5.1.1.4).
+const IPPROTO_VRRP: u8 = 112;
+
+pub fn compile(policy: &Policy, node: &NodeServices) -> Ruleset {
     let mut ruleset = Ruleset {
         sets: address_sets(policy),
         maps: Vec::new(),
@@ -96,6 +100,16 @@ pub fn compile(policy: &Policy) -> Ruleset {
         "masquerade_out",
         policy.zones.iter().filter(|zone| zone.masquerade),
     ));
+    ruleset.sets.push(NamedSet {
+        name: "vrrp".into(),
+        key: KeyType::Ifname,
+        interval: false,
+        elements: node
+            .vrrp_interfaces
+            .iter()
+            .map(|name| Value::Ifname(name.clone()))
+            .collect(),
+    });
 
     let mut input_chain = base_chain("input", Hook::Input, PRIORITY_FILTER, false);
     input_chain.rules.push(rule(
@@ -107,6 +121,18 @@ pub fn compile(policy: &Policy) -> Ruleset {
     ));
     input_chain.rules.push(connection_state());
     input_chain.rules.push(icmpv6_essentials(ICMPV6_INPUT));
+    input_chain.rules.push(rule(
+        vec![
+            Stmt::Match(vec![Field::Iifname], Rhs::Set("vrrp".into())),
+            Stmt::Match(
+                vec![Field::L4proto],
+                Rhs::Value(Value::Protocol(IPPROTO_VRRP)),
+            ),
+            Stmt::Counter,
+            Stmt::Verdict(Verdict::Accept),
+        ],
+        Some("vrrp".into()),
+    ));
     input_chain.rules.push(rule(
         dns_from_intercepting_zones(Stmt::Verdict(Verdict::Accept)),
         Some("dns-intercept".into()),

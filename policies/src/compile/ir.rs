@@ -52,6 +52,9 @@ pub enum Value {
     Symbol(String),
     Port(u16),
     Ports(u16, u16),
+    /// An IP protocol by number: names come from /etc/protocols, which a
+    /// minimal system may lack.
+    Protocol(u8),
     Net(IpNet),
 }
 
@@ -271,6 +274,7 @@ fn value_text(value: &Value) -> String {
         Value::Ifname(name) => format!("\"{name}\""),
         Value::Symbol(symbol) => symbol.clone(),
         Value::Port(port) => port.to_string(),
+        Value::Protocol(number) => number.to_string(),
         Value::Ports(first, last) if first == last => first.to_string(),
         Value::Ports(first, last) => format!("{first}-{last}"),
         Value::Net(net) if net.prefix_len() == net.max_prefix_len() => net.addr().to_string(),

@@ -248,6 +248,7 @@ fn value(value: &Value) -> Expression<'static> {
         Value::Ifname(name) => Expression::String(name.clone().into()),
         Value::Symbol(symbol) => Expression::String(symbol.clone().into()),
         Value::Port(port) => Expression::Number(u32::from(*port)),
+        Value::Protocol(number) => Expression::Number(u32::from(*number)),
         Value::Ports(first, last) if first == last => Expression::Number(u32::from(*first)),
         Value::Ports(first, last) => Expression::Range(Box::new(expr::Range {
             range: [

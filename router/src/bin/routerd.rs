@@ -57,12 +57,8 @@ fn main() -> ExitCode {
                 // check lets it through; this command is where the operator
                 // hears of it.
                 if let Some(dir) = &config.policies_dir {
-                    let own = config
-                        .pair
-                        .as_ref()
-                        .map(|pair| pair.zone_addresses.clone())
-                        .unwrap_or_default();
-                    let report = router::firewall::check_dir(dir, None, None, &own);
+                    let node = router::firewall::NodeFirewall::of(&config);
+                    let report = router::firewall::check_dir(dir, None, None, &node);
                     for diagnostic in &report.diagnostics {
                         eprintln!("{diagnostic}");
                     }

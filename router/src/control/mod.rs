@@ -248,10 +248,10 @@ fn no_firewall() -> Response {
 }
 
 async fn policy_show(State(shared): State<Arc<Shared>>) -> Response {
-    let Some(firewall) = &shared.firewall else {
+    let slot = shared.firewall.lock().await;
+    let Some(firewall) = slot.as_ref() else {
         return no_firewall();
     };
-    let firewall = firewall.lock().await;
     let live = match firewall.live_text() {
         Ok(live) => live,
         Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, &e),
@@ -268,10 +268,10 @@ async fn policy_check(
     State(shared): State<Arc<Shared>>,
     Json(request): Json<CheckRequest>,
 ) -> Response {
-    let Some(firewall) = &shared.firewall else {
+    let slot = shared.firewall.lock().await;
+    let Some(firewall) = slot.as_ref() else {
         return no_firewall();
     };
-    let firewall = firewall.lock().await;
     let report = tokio::task::block_in_place(|| firewall.check(request.dir.as_deref()));
     let code = if report.ok {
         StatusCode::OK
@@ -290,19 +290,21 @@ async fn policy_apply(
     State(shared): State<Arc<Shared>>,
     Json(request): Json<ApplyRequest>,
 ) -> Response {
-    let Some(firewall) = &shared.firewall else {
+    let mut slot = shared.firewall.lock().await;
+    let Some(firewall) = slot.as_mut() else {
         return no_firewall();
     };
     let confirm = request.confirm_secs.map(Duration::from_secs);
-    let outcome = firewall.lock().await.apply(confirm).await;
+    let outcome = firewall.apply(confirm).await;
+    drop(slot);
     match outcome {
         Ok(report) => {
             if let (Some(id), Some(confirm)) = (report.pending_id, confirm) {
                 let shared = Arc::clone(&shared);
                 tokio::spawn(async move {
                     tokio::time::sleep(confirm).await;
-                    if let Some(firewall) = &shared.firewall {
-                        firewall.lock().await.roll_back(id);
+                    if let Some(firewall) = shared.firewall.lock().await.as_mut() {
+                        firewall.roll_back(id);
                     }
                 });
             }
@@ -313,20 +315,22 @@ async fn policy_apply(
 }
 
 async fn policy_confirm(State(shared): State<Arc<Shared>>) -> Response {
-    let Some(firewall) = &shared.firewall else {
+    let mut slot = shared.firewall.lock().await;
+    let Some(firewall) = slot.as_mut() else {
         return no_firewall();
     };
-    match firewall.lock().await.confirm() {
+    match firewall.confirm() {
         Ok(message) => Json(json!({ "message": message })).into_response(),
         Err(message) => error_response(StatusCode::CONFLICT, &message),
     }
 }
 
 async fn policy_stats(State(shared): State<Arc<Shared>>) -> Response {
-    let Some(firewall) = &shared.firewall else {
+    let slot = shared.firewall.lock().await;
+    let Some(firewall) = slot.as_ref() else {
         return no_firewall();
     };
-    match firewall.lock().await.stats() {
+    match firewall.stats() {
         Ok(stats) => Json(stats).into_response(),
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }

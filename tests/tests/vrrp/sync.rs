@@ -16,15 +16,17 @@ use std::time::Duration;
 use e2e::dig::{Query, dig};
 use e2e::{DnsHierarchy, Host, Lab, Routerd, RouterdConfig, addr};
 
-use super::pair::{PairLab, node_config_every, pair_lab, pair_tools, wait_for_state};
+use super::pair::{PairLab, node_config_every, pair_lab, pair_tools, state, wait_for_state};
 
 const NODE_A: Ipv4Addr = addr::VRRP1;
 const NODE_B: Ipv4Addr = addr::VRRP2;
 const PORT: u16 = 8054;
 const RECORD: &str = "printer.home.arpa";
 
-/// One zone on the lab link, open to the router (VRRP, DNS and the pair
-/// listener pass), with the primary's address.
+/// One zone on the lab link that rejects input but for DNS, SSH and the
+/// pair listener, with the primary's address. The other node's VRRP
+/// adverts are accepted all the same: routerd lets protocol 112 in on
+/// the interfaces of its VRRP instances, ahead of the zones.
 const POLICY: &str = r#"
 [management]
 zone = "lan"
@@ -34,8 +36,15 @@ ssh_port = 22
 name = "lan"
 interface = "eth0"
 ipv4 = ["10.53.0.90/16"]
-input = "accept"
+input = "reject"
 forward = "drop"
+
+[[rule]]
+name = "dns-ssh-pair"
+from = "lan"
+to = "router"
+service = ["dns", "ssh", "tcp/8054"]
+action = "accept"
 "#;
 
 fn pair_toml(role: &str, lab: &Lab, host: &Host) -> String {
@@ -56,6 +65,42 @@ fn node(dns: &DnsHierarchy, lab: &Lab, host: &Host, role: &str, priority: u8) ->
     node_config_every(dns, host.v4, priority, true, 100).with(|c| {
         c.extra_toml.push_str(&pair_toml(role, lab, host));
     })
+}
+
+/// The token file both nodes read, and the primary's configuration: a
+/// local record and [`POLICY`].
+fn primary_config(dns: &DnsHierarchy, lab: &Lab, node_a: &Host) -> RouterdConfig {
+    let token = lab.dir().join("pair.token");
+    std::fs::write(&token, "lab-pair-token-0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let policies = lab.dir().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(policies.join("lan.toml"), POLICY).unwrap();
+    node(dns, lab, node_a, "primary", 150)
+        .local_record(RECORD, "A", "192.168.1.20", 60)
+        .with(|c| {
+            c.extra_toml
+                .push_str(&format!("\n[policies]\ndir = \"{}\"\n", policies.display()));
+        })
+}
+
+/// Behind the policy's `input = "reject"`, the standby still hears the
+/// primary: a second on, it is still the backup (both would be master if
+/// the adverts were refused), and its firewall counted them.
+fn adverts_pass_the_standbys_firewall(standby: &Routerd, node_b: &Host) {
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(state(standby), "backup");
+    let table = node_b
+        .run("nft", &["list", "table", "inet", "router"])
+        .unwrap();
+    let counted = table
+        .lines()
+        .find(|line| line.contains("comment \"vrrp\""))
+        .and_then(|line| line.split("packets ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no VRRP counter in the standby's table:\n{table}"));
+    assert!(counted > 0, "{table}");
 }
 
 /// The A records `server` gives for [`RECORD`].
@@ -106,19 +151,7 @@ fn the_standby_follows_the_primary_and_refuses_a_broken_change() {
         dns,
         lab,
     } = pair_lab();
-    let token = lab.dir().join("pair.token");
-    std::fs::write(&token, "lab-pair-token-0123456789abcdef\n").unwrap();
-    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-
-    let policies = lab.dir().join("policies");
-    std::fs::create_dir_all(&policies).unwrap();
-    std::fs::write(policies.join("lan.toml"), POLICY).unwrap();
-    let primary_config = node(&dns, &lab, &node_a, "primary", 150)
-        .local_record(RECORD, "A", "192.168.1.20", 60)
-        .with(|c| {
-            c.extra_toml
-                .push_str(&format!("\n[policies]\ndir = \"{}\"\n", policies.display()));
-        });
+    let primary_config = primary_config(&dns, &lab, &node_a);
     let a = primary_config.start(&node_a).unwrap();
     wait_for_state(&a, "master", Duration::from_secs(3));
     let b = node(&dns, &lab, &node_b, "standby", 100)
@@ -126,6 +159,7 @@ fn the_standby_follows_the_primary_and_refuses_a_broken_change() {
         .unwrap();
     wait_for_state(&b, "backup", Duration::from_secs(3));
     assert_eq!(record_on(&client, NODE_A), ["192.168.1.20"]);
+    adverts_pass_the_standbys_firewall(&b, &node_b);
 
     // The standby started with the primary's configuration: its record,
     // answered on the standby's own address, and its policy, with the
@@ -216,4 +250,50 @@ fn the_standby_follows_the_primary_and_refuses_a_broken_change() {
         .unwrap();
     let page = String::from_utf8_lossy(&out.stdout);
     assert!(page.starts_with("HTTP/1.1 401"), "{page}");
+}
+
+/// A standby that starts while the primary is away runs its own file,
+/// without the primary's [policies]; the first sync brings the policy in,
+/// and the standby applies it then, without a restart.
+#[test]
+fn a_standby_that_started_alone_applies_the_policy_at_its_first_sync() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let PairLab {
+        node_a,
+        node_b,
+        client,
+        dns,
+        lab,
+    } = pair_lab();
+    let primary_config = primary_config(&dns, &lab, &node_a);
+    let b = node(&dns, &lab, &node_b, "standby", 100)
+        .start(&node_b)
+        .unwrap();
+    wait_for_state(&b, "master", Duration::from_secs(3));
+    let alone = b.routerctl(&["policy", "show"]).unwrap();
+    assert!(
+        !alone.success && alone.stderr.contains("manages no firewall"),
+        "{}{}",
+        alone.stdout,
+        alone.stderr
+    );
+    assert_eq!(record_on(&client, NODE_B), Vec::<String>::new());
+
+    let a = primary_config.start(&node_a).unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    wait_for_state(&b, "backup", Duration::from_secs(3));
+    standby_answers(&b, &client, &["192.168.1.20"]);
+    let shown = b.routerctl(&["policy", "show"]).unwrap();
+    assert!(shown.success, "{}{}", shown.stdout, shown.stderr);
+    assert!(shown.stdout.contains("lan"), "{}", shown.stdout);
+    adverts_pass_the_standbys_firewall(&b, &node_b);
+    let addresses = node_b
+        .run("ip", &["-o", "-4", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    assert!(
+        !addresses.contains(&format!("{NODE_A}/")),
+        "the standby must not take the primary's zone address: {addresses}"
+    );
 }

@@ -244,7 +244,7 @@ fn list_here() -> Result<Listed> {
 fn apply_worker(policy_dir: &Path, scripts: &[String], repeat: u32) -> Result<()> {
     let loaded = policies::load_dir(policy_dir, &Protected::default())
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let ruleset = policies::compile(&loaded.policy);
+    let ruleset = policies::compile(&loaded.policy, &policies::NodeServices::default());
     let nft_api = policies::nft::Nft::default();
     let mut result = serde_json::Map::new();
 
@@ -379,7 +379,7 @@ fn run(args: &BenchArgs) -> Result<()> {
     let mut ruleset = None;
     for _ in 0..args.repeat {
         let started = Instant::now();
-        let compiled = policies::compile(&loaded.policy);
+        let compiled = policies::compile(&loaded.policy, &policies::NodeServices::default());
         compile_ms.push(ms(started.elapsed()));
         ruleset = Some(compiled);
     }
