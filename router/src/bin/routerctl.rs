@@ -443,6 +443,21 @@ mod tests {
     }
 
     #[test]
+    fn status_names_a_split() {
+        let out = render_status(&status_with_pair(json!({
+            "role": "primary", "listen": "192.168.10.2:8054", "peer": null,
+            "peer_reachable": true, "last_contact_secs": 1,
+            "version": "0123456789abcdef", "peer_version": "0123456789abcdef",
+            "in_sync": true, "last_sync": null, "last_error": null,
+            "both_hold": ["192.168.20.1", "192.168.30.1"],
+        })));
+        assert!(
+            out.contains("pair     DEGRADED: SPLIT, both nodes hold 192.168.20.1, 192.168.30.1"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn status_says_why_a_pair_is_degraded() {
         let out = render_status(&status_with_pair(json!({
             "role": "primary", "listen": "192.168.10.2:8054", "peer": null,

@@ -43,6 +43,9 @@ pub struct Answer {
     pub version: String,
     /// `None` when the asker already has `version`.
     pub bundle: Option<Bundle>,
+    /// The floating addresses the primary holds as VRRP master.
+    #[serde(default)]
+    pub holding: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +76,9 @@ pub struct PairStatus {
     pub in_sync: bool,
     pub last_sync: Option<SyncRecord>,
     pub last_error: Option<String>,
+    /// Floating addresses both nodes held as VRRP master when they last
+    /// spoke: a split, the adverts not reaching the other node.
+    pub both_hold: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -88,12 +94,34 @@ struct PairState {
     /// The primary's last bundle that checked, handed out while a newer
     /// change does not.
     good: Option<Arc<Bundle>>,
+    /// What both nodes held as master at the last exchange.
+    both_hold: Vec<String>,
+}
+
+impl PairState {
+    /// Compares what each node holds as master at an exchange; both
+    /// holding an address means their VRRP adverts do not get through.
+    fn compare_holdings(&mut self, own: &[String], peer: &[String]) {
+        let both: Vec<String> = own.iter().filter(|a| peer.contains(a)).cloned().collect();
+        if both != self.both_hold {
+            if both.is_empty() {
+                info!("pair: the split is over, one node holds each floating address");
+            } else {
+                warn!(
+                    addresses = %both.join(", "),
+                    "pair: both nodes hold these floating addresses as VRRP master: their adverts do not reach each other"
+                );
+            }
+        }
+        self.both_hold = both;
+    }
 }
 
 #[derive(Debug)]
 struct Inner {
     config: PairConfig,
     config_path: PathBuf,
+    shared: Weak<Shared>,
     state: Mutex<PairState>,
     wake: Notify,
 }
@@ -148,8 +176,10 @@ impl PairService {
                 last_error: None,
                 refused,
                 good: None,
+                both_hold: Vec::new(),
             }),
             wake: Notify::new(),
+            shared,
         });
         let mut tasks = Vec::new();
         if let Some(listen) = inner.config.listen {
@@ -172,7 +202,7 @@ impl PairService {
                     Role::Primary => {
                         let _ = collect(&looped).await;
                     }
-                    Role::Standby => sync_once(&looped, &shared).await,
+                    Role::Standby => sync_once(&looped).await,
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(looped.config.interval) => {}
@@ -225,8 +255,29 @@ impl PairService {
                     message: message.clone(),
                 }),
             last_error: state.last_error.clone(),
+            both_hold: if peer_reachable {
+                state.both_hold.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
+}
+
+/// The floating addresses this node holds as VRRP master now.
+async fn holding(shared: &Weak<Shared>) -> Vec<String> {
+    let Some(shared) = shared.upgrade() else {
+        return Vec::new();
+    };
+    let Some(vrrp) = shared.vrrp_status().await else {
+        return Vec::new();
+    };
+    vrrp.instances
+        .iter()
+        .filter(|instance| instance.state == "master")
+        .flat_map(|instance| &instance.addresses)
+        .map(|address| address.split('/').next().unwrap_or(address).to_string())
+        .collect()
 }
 
 /// The primary: the bundle of its files as they are now, or the last one
@@ -267,6 +318,8 @@ async fn collect(inner: &Arc<Inner>) -> Option<Arc<Bundle>> {
 #[derive(Debug, Deserialize)]
 struct BundleQuery {
     have: Option<String>,
+    /// The floating addresses the standby holds as master, by commas.
+    holding: Option<String>,
 }
 
 async fn serve_bundle(
@@ -290,10 +343,19 @@ async fn serve_bundle(
         )
             .into_response();
     }
+    let own = holding(&inner.shared).await;
+    let peer: Vec<String> = query
+        .holding
+        .iter()
+        .flat_map(|list| list.split(','))
+        .filter(|address| !address.is_empty())
+        .map(str::to_string)
+        .collect();
     {
         let mut state = inner.state();
         state.last_contact = Some(Instant::now());
         state.peer_version = query.have.clone();
+        state.compare_holdings(&own, &peer);
     }
     let Some(bundle) = collect(&inner).await else {
         return (
@@ -306,19 +368,25 @@ async fn serve_bundle(
     Json(Answer {
         version: bundle.version.clone(),
         bundle: (!unchanged).then(|| (*bundle).clone()),
+        holding: own,
     })
     .into_response()
 }
 
 /// One round on the standby: ask, and apply what is new.
-async fn sync_once(inner: &Arc<Inner>, shared: &Weak<Shared>) {
+async fn sync_once(inner: &Arc<Inner>) {
     let Some(peer) = inner.config.peer else {
         return;
     };
     let store = Store::new(&inner.config.state_dir);
     let have = store.current().map(|m| m.version);
     inner.state().version = have.clone();
-    let answer = match fetch(peer, &inner.config.token, have.as_deref(), FETCH_TIMEOUT).await {
+    let own = holding(&inner.shared).await;
+    let asked = Asked {
+        have: have.as_deref(),
+        holding: &own,
+    };
+    let answer = match fetch(peer, &inner.config.token, &asked, FETCH_TIMEOUT).await {
         Ok(answer) => answer,
         Err(e) => {
             let mut state = inner.state();
@@ -337,6 +405,7 @@ async fn sync_once(inner: &Arc<Inner>, shared: &Weak<Shared>) {
         state.last_contact = Some(Instant::now());
         state.last_error = None;
         state.peer_version = Some(answer.version.clone());
+        state.compare_holdings(&own, &answer.holding);
     }
     let Some(bundle) = answer.bundle else {
         return;
@@ -347,7 +416,7 @@ async fn sync_once(inner: &Arc<Inner>, shared: &Weak<Shared>) {
     let version = bundle.version.clone();
     let outcome = match take(&store, &inner.config_path, bundle).await {
         Err(e) => Err(e),
-        Ok(previous) => match shared.upgrade() {
+        Ok(previous) => match inner.shared.upgrade() {
             None => return,
             Some(shared) => match shared.reload().await {
                 Ok(outcome) => {
@@ -398,7 +467,11 @@ pub async fn initial_sync(config: &PairConfig, config_path: &Path) -> Option<Ini
     };
     let store = Store::new(&config.state_dir);
     let have = store.current().map(|m| m.version);
-    let bundle = match fetch(peer, &config.token, have.as_deref(), INITIAL_TIMEOUT).await {
+    let asked = Asked {
+        have: have.as_deref(),
+        ..Asked::default()
+    };
+    let bundle = match fetch(peer, &config.token, &asked, INITIAL_TIMEOUT).await {
         Ok(Answer {
             bundle: Some(bundle),
             ..
@@ -486,21 +559,45 @@ pub(crate) fn stage_and_commit(
     store.commit(&bundle.version).map_err(|e| e.to_string())
 }
 
+/// What the standby tells the primary when it asks.
+#[derive(Debug, Default)]
+struct Asked<'a> {
+    /// The version it runs.
+    have: Option<&'a str>,
+    /// The floating addresses it holds as master.
+    holding: &'a [String],
+}
+
+impl Asked<'_> {
+    fn path(&self) -> String {
+        let mut query = Vec::new();
+        if let Some(version) = self.have {
+            query.push(format!("have={version}"));
+        }
+        if !self.holding.is_empty() {
+            // Addresses need no escaping in a query: digits, dots, colons.
+            query.push(format!("holding={}", self.holding.join(",")));
+        }
+        if query.is_empty() {
+            "/v1/pair/bundle".to_string()
+        } else {
+            format!("/v1/pair/bundle?{}", query.join("&"))
+        }
+    }
+}
+
 /// `GET /v1/pair/bundle` on the primary, answered within `within`.
 async fn fetch(
     peer: SocketAddr,
     token: &Token,
-    have: Option<&str>,
+    asked: &Asked<'_>,
     within: Duration,
 ) -> Result<Answer, String> {
     let asked = async {
         let stream = TcpStream::connect(peer)
             .await
             .map_err(|e| format!("cannot reach the primary at {peer}: {e}"))?;
-        let path = match have {
-            Some(version) => format!("/v1/pair/bundle?have={version}"),
-            None => "/v1/pair/bundle".to_string(),
-        };
+        let path = asked.path();
         let request = Request::builder()
             .method("GET")
             .uri(path)

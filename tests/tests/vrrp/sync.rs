@@ -297,3 +297,91 @@ fn a_standby_that_started_alone_applies_the_policy_at_its_first_sync() {
         "the standby must not take the primary's zone address: {addresses}"
     );
 }
+
+/// The floating addresses `node` reports both nodes holding.
+fn both_hold(node: &Routerd) -> Vec<String> {
+    pair_json(node)
+        .get("both_hold")
+        .and_then(|v| v.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits for both nodes to report `want` as held by both, the standby
+/// asking the primary meanwhile (each exchange compares the holdings).
+fn wait_for_both_hold(a: &Routerd, b: &Routerd, want: &[String]) {
+    let result = e2e::wait_until(Duration::from_secs(10), "both nodes to agree", || {
+        assert!(b.routerctl(&["pair", "sync"]).unwrap().success);
+        std::thread::sleep(Duration::from_millis(300));
+        (both_hold(a) == want && both_hold(b) == want).then_some(())
+    });
+    if result.is_err() {
+        panic!(
+            "want {want:?} held by both; the primary says {:?}, the standby {:?}",
+            both_hold(a),
+            both_hold(b)
+        );
+    }
+}
+
+/// VRRP cut between the nodes while the pair listener still connects
+/// them (a switch that filters multicast, say): both take the floating
+/// address, and both say so, through the pair, in `routerctl pair` and
+/// `routerctl status`. Healed, one master remains and the warning goes.
+#[test]
+fn a_split_shows_on_both_nodes_and_clears_when_healed() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let PairLab {
+        node_a,
+        node_b,
+        dns,
+        lab,
+        ..
+    } = pair_lab();
+    let a = primary_config(&dns, &lab, &node_a).start(&node_a).unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    let b = node(&dns, &lab, &node_b, "standby", 100)
+        .start(&node_b)
+        .unwrap();
+    wait_for_state(&b, "backup", Duration::from_secs(3));
+    wait_for_both_hold(&a, &b, &[]);
+
+    let cut = "add table inet split\n\
+               add chain inet split input { type filter hook input priority 0; }\n\
+               add rule inet split input ip protocol 112 drop\n";
+    let rules = lab.dir().join("split.nft");
+    std::fs::write(&rules, cut).unwrap();
+    node_b
+        .run("nft", &["-f", &rules.to_string_lossy()])
+        .unwrap();
+    wait_for_state(&b, "master", Duration::from_secs(2));
+    assert_eq!(state(&a), "master");
+    let vip = super::pair::VIP.to_string();
+    wait_for_both_hold(&a, &b, std::slice::from_ref(&vip));
+    for node in [&a, &b] {
+        let status = node.routerctl(&["status"]).unwrap().stdout;
+        assert!(
+            status.contains(&format!("DEGRADED: SPLIT, both nodes hold {vip}")),
+            "{status}"
+        );
+        let pair = node.routerctl(&["pair"]).unwrap().stdout;
+        assert!(
+            pair.contains(&format!("SPLIT     both nodes hold {vip} as VRRP master")),
+            "{pair}"
+        );
+    }
+
+    node_b
+        .run("nft", &["delete", "table", "inet", "split"])
+        .unwrap();
+    wait_for_state(&b, "backup", Duration::from_secs(2));
+    wait_for_both_hold(&a, &b, &[]);
+    let status = a.routerctl(&["status"]).unwrap().stdout;
+    assert!(status.contains("pair     healthy"), "{status}");
+}

@@ -64,6 +64,10 @@ pub fn status_rows(pair: &Value) -> Vec<Vec<String>> {
     if error.is_some() {
         problems.push("see error".to_string());
     }
+    let split = both_hold(pair);
+    if !split.is_empty() {
+        problems.push(format!("SPLIT, both nodes hold {split}"));
+    }
     let verdict = if problems.is_empty() {
         "healthy".to_string()
     } else {
@@ -109,6 +113,18 @@ pub fn status_rows(pair: &Value) -> Vec<Vec<String>> {
         rows.push(vec!["error".into(), error.to_string()]);
     }
     rows
+}
+
+/// The floating addresses both nodes hold as master, by commas; empty
+/// when there is no split.
+fn both_hold(pair: &Value) -> String {
+    pair["both_hold"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn render(body: &Value) -> String {
@@ -158,6 +174,13 @@ fn render(body: &Value) -> String {
     }
     if let Some(error) = body["last_error"].as_str() {
         let _ = writeln!(out, "error     {error}");
+    }
+    let split = both_hold(body);
+    if !split.is_empty() {
+        let _ = writeln!(
+            out,
+            "SPLIT     both nodes hold {split} as VRRP master: their adverts do not reach each other (multicast filtered on the way, or a firewall)"
+        );
     }
     for instance in body["vrrp"].as_array().into_iter().flatten() {
         let master = instance["master"]
