@@ -299,21 +299,31 @@ fn a_primary_link_down_fails_over_and_no_preempt_keeps_the_standby() {
     assert!(vip_on(&pair.node_b, true));
 }
 
+/// Drops VRRP arriving at `host`, in a table of its own: the other node's
+/// adverts no longer reach it, while everything else (the client, the
+/// pair listener) still does.
+pub fn cut_vrrp(lab: &Lab, host: &Host) {
+    let cut = "add table inet split\n\
+               add chain inet split input { type filter hook input priority 0; }\n\
+               add rule inet split input ip protocol 112 drop\n";
+    let rules = lab.dir().join("split.nft");
+    std::fs::write(&rules, cut).unwrap();
+    host.run("nft", &["-f", &rules.to_string_lossy()]).unwrap();
+}
+
+/// Undoes [`cut_vrrp`].
+pub fn heal_vrrp(host: &Host) {
+    host.run("nft", &["delete", "table", "inet", "split"])
+        .unwrap();
+}
+
 #[test]
 fn a_healed_split_leaves_exactly_one_master() {
     if !e2e::require(&pair_tools()) {
         return;
     }
     let pair = start_pair(true);
-    // Cut VRRP between the nodes (the client still reaches both).
-    let cut = "add table inet split\n\
-               add chain inet split input { type filter hook input priority 0; }\n\
-               add rule inet split input ip protocol 112 drop\n";
-    let rules = pair.lab.dir().join("split.nft");
-    std::fs::write(&rules, cut).unwrap();
-    pair.node_b
-        .run("nft", &["-f", &rules.to_string_lossy()])
-        .unwrap();
+    cut_vrrp(&pair.lab, &pair.node_b);
     wait_for_state(&pair.b, "master", Duration::from_secs(2));
     assert_eq!(
         state(&pair.a),
@@ -324,9 +334,7 @@ fn a_healed_split_leaves_exactly_one_master() {
         let out = node.routerctl(&["vrrp"]).unwrap();
         assert!(out.stdout.contains("master"), "{}", out.stdout);
     }
-    pair.node_b
-        .run("nft", &["delete", "table", "inet", "split"])
-        .unwrap();
+    heal_vrrp(&pair.node_b);
     wait_for_state(&pair.b, "backup", Duration::from_secs(2));
     std::thread::sleep(MASTER_DOWN * 2);
     assert_eq!(state(&pair.a), "master");

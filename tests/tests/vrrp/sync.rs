@@ -16,7 +16,9 @@ use std::time::Duration;
 use e2e::dig::{Query, dig};
 use e2e::{DnsHierarchy, Host, Lab, Routerd, RouterdConfig, addr};
 
-use super::pair::{PairLab, node_config_every, pair_lab, pair_tools, state, wait_for_state};
+use super::pair::{
+    PairLab, cut_vrrp, heal_vrrp, node_config_every, pair_lab, pair_tools, state, wait_for_state,
+};
 
 const NODE_A: Ipv4Addr = addr::VRRP1;
 const NODE_B: Ipv4Addr = addr::VRRP2;
@@ -82,6 +84,23 @@ fn primary_config(dns: &DnsHierarchy, lab: &Lab, node_a: &Host) -> RouterdConfig
             c.extra_toml
                 .push_str(&format!("\n[policies]\ndir = \"{}\"\n", policies.display()));
         })
+}
+
+/// Starts the primary, then the standby, each settled in its VRRP state.
+fn start_in_order(
+    primary_config: &RouterdConfig,
+    dns: &DnsHierarchy,
+    lab: &Lab,
+    node_a: &Host,
+    node_b: &Host,
+) -> (Routerd, Routerd) {
+    let a = primary_config.start(node_a).unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    let b = node(dns, lab, node_b, "standby", 100)
+        .start(node_b)
+        .unwrap();
+    wait_for_state(&b, "backup", Duration::from_secs(3));
+    (a, b)
 }
 
 /// Behind the policy's `input = "reject"`, the standby still hears the
@@ -152,12 +171,7 @@ fn the_standby_follows_the_primary_and_refuses_a_broken_change() {
         lab,
     } = pair_lab();
     let primary_config = primary_config(&dns, &lab, &node_a);
-    let a = primary_config.start(&node_a).unwrap();
-    wait_for_state(&a, "master", Duration::from_secs(3));
-    let b = node(&dns, &lab, &node_b, "standby", 100)
-        .start(&node_b)
-        .unwrap();
-    wait_for_state(&b, "backup", Duration::from_secs(3));
+    let (a, b) = start_in_order(&primary_config, &dns, &lab, &node_a, &node_b);
     assert_eq!(record_on(&client, NODE_A), ["192.168.1.20"]);
     adverts_pass_the_standbys_firewall(&b, &node_b);
 
@@ -344,22 +358,11 @@ fn a_split_shows_on_both_nodes_and_clears_when_healed() {
         lab,
         ..
     } = pair_lab();
-    let a = primary_config(&dns, &lab, &node_a).start(&node_a).unwrap();
-    wait_for_state(&a, "master", Duration::from_secs(3));
-    let b = node(&dns, &lab, &node_b, "standby", 100)
-        .start(&node_b)
-        .unwrap();
-    wait_for_state(&b, "backup", Duration::from_secs(3));
+    let primary_config = primary_config(&dns, &lab, &node_a);
+    let (a, b) = start_in_order(&primary_config, &dns, &lab, &node_a, &node_b);
     wait_for_both_hold(&a, &b, &[]);
 
-    let cut = "add table inet split\n\
-               add chain inet split input { type filter hook input priority 0; }\n\
-               add rule inet split input ip protocol 112 drop\n";
-    let rules = lab.dir().join("split.nft");
-    std::fs::write(&rules, cut).unwrap();
-    node_b
-        .run("nft", &["-f", &rules.to_string_lossy()])
-        .unwrap();
+    cut_vrrp(&lab, &node_b);
     wait_for_state(&b, "master", Duration::from_secs(2));
     assert_eq!(state(&a), "master");
     let vip = super::pair::VIP.to_string();
@@ -377,9 +380,7 @@ fn a_split_shows_on_both_nodes_and_clears_when_healed() {
         );
     }
 
-    node_b
-        .run("nft", &["delete", "table", "inet", "split"])
-        .unwrap();
+    heal_vrrp(&node_b);
     wait_for_state(&b, "backup", Duration::from_secs(2));
     wait_for_both_hold(&a, &b, &[]);
     let status = a.routerctl(&["status"]).unwrap().stdout;
