@@ -425,7 +425,9 @@ impl Shared {
         let node = NodeFirewall::of(config);
         let report = tokio::task::block_in_place(|| match firewall.as_ref() {
             Some(firewall) => firewall.check_as(dir, &node),
-            None => crate::firewall::check_dir(dir, None, Some(&Default::default()), &node),
+            None => {
+                crate::firewall::check_dir(dir, None, Some(&policies::nft::Nft::default()), &node)
+            }
         });
         if !report.ok {
             let errors: Vec<String> = report.diagnostics.iter().map(ToString::to_string).collect();
@@ -460,14 +462,23 @@ impl Shared {
             }
             PolicyStep::Apply(dir, node) => (dir, node),
         };
-        let firewall = match slot.as_mut() {
+        let applied = match slot.as_mut() {
             Some(firewall) => {
-                firewall.reconfigure(dir, node);
-                firewall
+                // Only an applied policy moves the firewall to the new
+                // directory and settings: after a refusal (an apply
+                // awaiting confirmation, say) the next reload tries again.
+                let previous = firewall.reconfigure(dir, node);
+                let applied = firewall.apply(None).await;
+                if applied.is_err() {
+                    firewall.reconfigure(previous.0, previous.1);
+                }
+                applied
             }
-            None => slot.insert(Firewall::new(dir, node)),
+            None => slot.insert(Firewall::new(dir, node)).apply(None).await,
         };
-        match firewall.apply(None).await {
+        // Reloads take `running` before the firewall: never the reverse.
+        drop(slot);
+        match applied {
             Ok(report) => Ok(ReloadOutcome {
                 changed: true,
                 message: format!("configuration reloaded; {}", report.message),

@@ -213,11 +213,14 @@ impl Firewall {
         &self.node
     }
 
-    /// Points the firewall at another directory and node configuration;
-    /// nothing changes in the kernel until the next [`Firewall::apply`].
-    pub fn reconfigure(&mut self, dir: PathBuf, node: NodeFirewall) {
-        self.dir = dir;
-        self.node = node;
+    /// Points the firewall at another directory and node configuration,
+    /// and returns the ones it had; nothing changes in the kernel until
+    /// the next [`Firewall::apply`].
+    pub fn reconfigure(&mut self, dir: PathBuf, node: NodeFirewall) -> (PathBuf, NodeFirewall) {
+        (
+            std::mem::replace(&mut self.dir, dir),
+            std::mem::replace(&mut self.node, node),
+        )
     }
 
     /// Validates `dir` (default: the configured one) and compares it with
