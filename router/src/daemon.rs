@@ -56,8 +56,11 @@ pub struct Shared {
     /// What the sampler finds failing for VRRP's checks (stale WireGuard
     /// peers, BGP sessions down), as the instances' health sees it.
     vrrp_findings: tokio::sync::watch::Sender<Vec<String>>,
-    /// Set once at start when there is a `[pair]`.
-    pub pair: std::sync::OnceLock<PairService>,
+    /// `None` while there is no `[pair]`; replaced when a reload
+    /// changes it.
+    pair: Mutex<Option<PairService>>,
+    /// This daemon, for the services it starts after its own start.
+    me: std::sync::Weak<Shared>,
     /// systemd's notification socket (does nothing outside systemd).
     notify: Notifier,
 }
@@ -139,6 +142,10 @@ pub struct DnsSummary {
     pub status: dns::server::DnsStatus,
 }
 
+/// A reload under way: see [`Shared::reload`].
+pub type Reloading<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<ReloadOutcome, String>> + Send + 'a>>;
+
 /// What a reload changes in the firewall.
 #[derive(Debug)]
 enum PolicyStep {
@@ -173,7 +180,7 @@ impl Shared {
         let dns = running.dns_status().await;
         let qps = qps(&running.samples);
         Status {
-            pair: self.pair.get().map(PairService::status),
+            pair: self.pair_status(),
             wireguard,
             bgp,
             vrrp,
@@ -255,19 +262,24 @@ impl Shared {
     /// services that fail to start with it, leave the running ones as they
     /// are: the error is returned and remembered for `routerctl status`.
     /// systemd sees the unit reloading until it is done, either way.
-    pub async fn reload(&self) -> Result<ReloadOutcome, String> {
-        if let Err(e) = self.notify.reloading() {
-            warn!("{e}");
-        }
-        let outcome = self.reload_now().await;
-        let status = match &outcome {
-            Ok(outcome) => outcome.message.clone(),
-            Err(e) => e.clone(),
-        };
-        if let Err(e) = self.notify.ready(&status) {
-            warn!("{e}");
-        }
-        outcome
+    ///
+    /// Boxed: a reload may restart the pair service, whose sync loop calls
+    /// reload, and the compiler cannot see through that cycle otherwise.
+    pub fn reload(&self) -> Reloading<'_> {
+        Box::pin(async move {
+            if let Err(e) = self.notify.reloading() {
+                warn!("{e}");
+            }
+            let outcome = self.reload_now().await;
+            let status = match &outcome {
+                Ok(outcome) => outcome.message.clone(),
+                Err(e) => e.clone(),
+            };
+            if let Err(e) = self.notify.ready(&status) {
+                warn!("{e}");
+            }
+            outcome
+        })
     }
 
     async fn reload_now(&self) -> Result<ReloadOutcome, String> {
@@ -277,7 +289,7 @@ impl Shared {
             Err(e) => return Err(running.reject(&e)),
         };
         // The node's zone addresses go to the firewall below; the rest of
-        // [pair] is the pair service's, started once.
+        // [pair] is the pair service's.
         let pair_service = |config: &Config| {
             config
                 .pair
@@ -287,15 +299,20 @@ impl Shared {
                     ..pair.clone()
                 })
         };
-        if pair_service(&config) != pair_service(&running.config) {
-            warn!("a change of [pair] other than zone_addresses takes effect at the next restart");
-        }
         // The policy is checked before anything changes, so a bad one
         // refuses the whole reload.
         let policy_step = match self.policy_step(&config).await {
             Ok(step) => step,
             Err(e) => return Err(running.reject(&e)),
         };
+        // As with BGP, a service that does not start with a valid
+        // configuration (a listen address this node lacks) shows in the
+        // log and status; the previous settings run again.
+        if pair_service(&config) != pair_service(&running.config)
+            && let Err(e) = self.restart_pair(config.pair.as_ref()).await
+        {
+            error!("{e}");
+        }
         if self
             .filtering
             .reconfigure(config.filter.clone(), config.dns.clone())
@@ -413,6 +430,85 @@ impl Shared {
             changed: true,
             message: "configuration reloaded".into(),
         })
+    }
+
+    pub fn pair_status(&self) -> Option<crate::pair::service::PairStatus> {
+        self.pair
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(PairService::status)
+    }
+
+    /// Asks the primary now; `false` when this node is not in a pair.
+    pub fn pair_sync_now(&self) -> bool {
+        match self
+            .pair
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            Some(pair) => {
+                pair.sync_now();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take_pair(&self) -> Option<PairService> {
+        self.pair
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    async fn start_pair(
+        &self,
+        config: &crate::pair::settings::PairConfig,
+        initial: Option<crate::pair::service::InitialSync>,
+    ) -> Result<(), String> {
+        let service =
+            PairService::start(config.clone(), &self.config_path, self.me.clone(), initial)
+                .await
+                .map_err(|e| format!("pair not started: {e:#}"))?;
+        *self
+            .pair
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(service);
+        Ok(())
+    }
+
+    /// Replaces the pair service after `[pair]` changed: the old one stops
+    /// (its listener closed) before the new one binds. A listener that
+    /// cannot bind fails the reload, and the old settings come back.
+    async fn restart_pair(
+        &self,
+        config: Option<&crate::pair::settings::PairConfig>,
+    ) -> Result<(), String> {
+        let old = self.take_pair();
+        let old_config = old.as_ref().map(PairService::config);
+        if let Some(old) = old {
+            old.stop().await;
+        }
+        let Some(config) = config else {
+            info!("pair: [pair] removed, the pair service stopped");
+            return Ok(());
+        };
+        match self.start_pair(config, None).await {
+            Ok(()) => {
+                info!(role = %config.role, "pair: restarted with the new [pair]");
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(old_config) = old_config
+                    && let Err(again) = self.start_pair(&old_config, None).await
+                {
+                    error!("pair: the previous settings did not start again either: {again}");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// What a reload to `config` does to the firewall (`None`: nothing),
@@ -613,8 +709,8 @@ async fn ready_status(shared: &Shared) -> String {
     format!(
         "ready: DNS on {} address(es){}",
         listen.len(),
-        match shared.pair.get() {
-            Some(pair) => format!(", pair {}", pair.status().role),
+        match shared.pair_status() {
+            Some(pair) => format!(", pair {}", pair.role),
             None => String::new(),
         }
     )
@@ -739,7 +835,8 @@ async fn run_started(
         )
     });
     let config_pair = config.pair.clone();
-    let shared = Arc::new(Shared {
+    let shared = Arc::new_cyclic(|me| Shared {
+        me: me.clone(),
         vrrp: tokio::sync::Mutex::new(vrrp),
         vrrp_findings,
         firewall: tokio::sync::Mutex::new(firewall),
@@ -758,19 +855,16 @@ async fn run_started(
             carried: Totals::default(),
         }),
         snapshot: Mutex::new(None),
-        pair: std::sync::OnceLock::new(),
+        pair: Mutex::new(None),
         notify: Notifier::from_env().unwrap_or_else(|e| {
             warn!("{e}; not notifying systemd");
             Notifier::disabled()
         }),
     });
-    if let Some(pair) = &config_pair {
-        match PairService::start(pair.clone(), path, Arc::downgrade(&shared), initial).await {
-            Ok(service) => {
-                let _ = shared.pair.set(service);
-            }
-            Err(e) => error!("pair not started: {e:#}"),
-        }
+    if let Some(pair) = &config_pair
+        && let Err(e) = shared.start_pair(pair, initial).await
+    {
+        error!("{e}");
     }
     if let Some(listener) = metrics_listener {
         metrics::serve(listener, Arc::clone(&shared));
@@ -820,8 +914,8 @@ async fn run_started(
     if let Err(e) = shared.notify.stopping() {
         warn!("{e}");
     }
-    if let Some(pair) = shared.pair.get() {
-        pair.stop();
+    if let Some(pair) = shared.take_pair() {
+        pair.stop().await;
     }
     if let Some(vrrp) = shared.vrrp.lock().await.take() {
         vrrp.stop().await;

@@ -97,10 +97,9 @@ fn no_pair() -> Response {
 /// The pair's status with this node's VRRP instances, the other half of
 /// what an operator asks "which node holds what".
 async fn pair_status(State(shared): State<Arc<Shared>>) -> Response {
-    let Some(pair) = shared.pair.get() else {
+    let Some(status) = shared.pair_status() else {
         return no_pair();
     };
-    let status = pair.status();
     let vrrp: Vec<_> = shared
         .vrrp_status()
         .await
@@ -125,12 +124,10 @@ async fn pair_status(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn pair_sync(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.pair.get() {
-        Some(pair) => {
-            pair.sync_now();
-            Json(json!({ "message": "asking the primary now" })).into_response()
-        }
-        None => no_pair(),
+    if shared.pair_sync_now() {
+        Json(json!({ "message": "asking the primary now" })).into_response()
+    } else {
+        no_pair()
     }
 }
 

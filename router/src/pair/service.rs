@@ -213,11 +213,21 @@ impl PairService {
         Ok(PairService { inner, tasks })
     }
 
-    /// Stops the listener and the loop.
-    pub fn stop(&self) {
-        for task in &self.tasks {
+    /// Stops the listener and the loop, and waits until they are gone
+    /// (the listening socket closed with them).
+    pub async fn stop(mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for task in &tasks {
             task.abort();
         }
+        for task in tasks {
+            // Cancelled is the expected end.
+            let _ = task.await;
+        }
+    }
+
+    pub fn config(&self) -> PairConfig {
+        self.inner.config.clone()
     }
 
     /// Asks the primary now, and tries again a version refused before.
@@ -418,7 +428,12 @@ async fn sync_once(inner: &Arc<Inner>) {
         Err(e) => Err(e),
         Ok(previous) => match inner.shared.upgrade() {
             None => return,
-            Some(shared) => match shared.reload().await {
+            // Its own task: the reload may restart this service, whose
+            // tasks (this one) it stops, and must not be cut short.
+            Some(shared) => match tokio::spawn(async move { shared.reload().await })
+                .await
+                .unwrap_or_else(|e| Err(format!("the reload failed: {e}")))
+            {
                 Ok(outcome) => {
                     store.prune(&[version.as_str(), previous.as_deref().unwrap_or("")]);
                     Ok(outcome.message)

@@ -386,3 +386,58 @@ fn a_split_shows_on_both_nodes_and_clears_when_healed() {
     let status = a.routerctl(&["status"]).unwrap().stdout;
     assert!(status.contains("pair     healthy"), "{status}");
 }
+
+/// `[pair]` follows a reload: a running node joins as the standby, and
+/// a new token (written on both nodes, each reloaded) takes over without
+/// a restart; between the two reloads the primary refuses the old one.
+#[test]
+fn a_reload_joins_a_node_to_the_pair_and_rotates_the_token() {
+    if !e2e::require(&pair_tools()) {
+        return;
+    }
+    let PairLab {
+        node_a,
+        node_b,
+        client,
+        dns,
+        lab,
+    } = pair_lab();
+    let primary_config = primary_config(&dns, &lab, &node_a);
+    let a = primary_config.start(&node_a).unwrap();
+    wait_for_state(&a, "master", Duration::from_secs(3));
+    let b = node_config_every(&dns, NODE_B, 100, true, 100)
+        .start(&node_b)
+        .unwrap();
+    wait_for_state(&b, "backup", Duration::from_secs(3));
+    let alone = b.routerctl(&["pair"]).unwrap();
+    assert!(!alone.success, "{}", alone.stdout);
+
+    b.rewrite_config(&node(&dns, &lab, &node_b, "standby", 100))
+        .unwrap();
+    let reload = b.routerctl(&["reload"]).unwrap();
+    assert!(reload.success, "{}{}", reload.stdout, reload.stderr);
+    standby_answers(&b, &client, &["192.168.1.20"]);
+    assert_eq!(text(&pair_json(&b), "role"), "standby");
+
+    let token = lab.dir().join("pair.token");
+    std::fs::write(&token, "lab-pair-token-rotated-fedcba9876543210\n").unwrap();
+    assert!(a.routerctl(&["reload"]).unwrap().success);
+    let refused = e2e::wait_until(Duration::from_secs(5), "the old token refused", || {
+        assert!(b.routerctl(&["pair", "sync"]).unwrap().success);
+        std::thread::sleep(Duration::from_millis(200));
+        Some(text(&pair_json(&b), "last_error")).filter(|e| e.contains("401"))
+    });
+    assert!(refused.is_ok(), "{:?}", pair_json(&b));
+
+    assert!(b.routerctl(&["reload"]).unwrap().success);
+    let healed = e2e::wait_until(Duration::from_secs(5), "the new token taken", || {
+        assert!(b.routerctl(&["pair", "sync"]).unwrap().success);
+        std::thread::sleep(Duration::from_millis(200));
+        let standby = pair_json(&b);
+        (standby.get("peer_reachable").and_then(|v| v.as_bool()) == Some(true)
+            && text(&standby, "last_error").is_empty())
+        .then_some(())
+    });
+    assert!(healed.is_ok(), "{:?}", pair_json(&b));
+    assert_eq!(record_on(&client, NODE_B), ["192.168.1.20"]);
+}
