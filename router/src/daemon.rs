@@ -432,35 +432,28 @@ impl Shared {
         })
     }
 
-    pub fn pair_status(&self) -> Option<crate::pair::service::PairStatus> {
+    /// The pair service's slot; held only for quick calls, never across
+    /// an await.
+    fn pair_slot(&self) -> std::sync::MutexGuard<'_, Option<PairService>> {
         self.pair
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .map(PairService::status)
+    }
+
+    pub fn pair_status(&self) -> Option<crate::pair::service::PairStatus> {
+        self.pair_slot().as_ref().map(PairService::status)
     }
 
     /// Asks the primary now; `false` when this node is not in a pair.
     pub fn pair_sync_now(&self) -> bool {
-        match self
-            .pair
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.pair_slot()
             .as_ref()
-        {
-            Some(pair) => {
-                pair.sync_now();
-                true
-            }
-            None => false,
-        }
+            .map(PairService::sync_now)
+            .is_some()
     }
 
     fn take_pair(&self) -> Option<PairService> {
-        self.pair
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+        self.pair_slot().take()
     }
 
     async fn start_pair(
@@ -472,16 +465,14 @@ impl Shared {
             PairService::start(config.clone(), &self.config_path, self.me.clone(), initial)
                 .await
                 .map_err(|e| format!("pair not started: {e:#}"))?;
-        *self
-            .pair
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(service);
+        *self.pair_slot() = Some(service);
         Ok(())
     }
 
     /// Replaces the pair service after `[pair]` changed: the old one stops
-    /// (its listener closed) before the new one binds. A listener that
-    /// cannot bind fails the reload, and the old settings come back.
+    /// (its listener closed) before the new one binds. When the new one
+    /// does not start (a listener that cannot bind), the old settings run
+    /// again and the error is returned.
     async fn restart_pair(
         &self,
         config: Option<&crate::pair::settings::PairConfig>,
