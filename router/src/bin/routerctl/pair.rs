@@ -41,16 +41,35 @@ fn short(version: &Value) -> String {
     }
 }
 
+/// The other node's role, as this node's status names it.
+fn other_role(pair: &Value) -> &'static str {
+    if pair["role"].as_str() == Some("primary") {
+        "standby"
+    } else {
+        "primary"
+    }
+}
+
+/// "reachable" or "NOT reachable", and when the nodes last spoke.
+fn reach_and_contact(pair: &Value) -> (&'static str, String) {
+    let reachable = if pair["peer_reachable"].as_bool() == Some(true) {
+        "reachable"
+    } else {
+        "NOT reachable"
+    };
+    let contact = match pair["last_contact_secs"].as_u64() {
+        Some(secs) => format!("last contact {secs}s ago"),
+        None => "never in contact".into(),
+    };
+    (reachable, contact)
+}
+
 /// The pair in `routerctl status`: one verdict, then what it rests on.
 /// Healthy means the other node is reachable, both run the same version
 /// of the shared configuration and nothing failed since.
 pub fn status_rows(pair: &Value) -> Vec<Vec<String>> {
     let role = text(&pair["role"]);
-    let other = if role == "primary" {
-        "standby"
-    } else {
-        "primary"
-    };
+    let other = other_role(pair);
     let reachable = pair["peer_reachable"].as_bool() == Some(true);
     let in_sync = pair["in_sync"].as_bool() == Some(true);
     let error = pair["last_error"].as_str();
@@ -73,10 +92,7 @@ pub fn status_rows(pair: &Value) -> Vec<Vec<String>> {
     } else {
         format!("DEGRADED: {}", problems.join(", "))
     };
-    let contact = match pair["last_contact_secs"].as_u64() {
-        Some(secs) => format!("last contact {secs}s ago"),
-        None => "never in contact".into(),
-    };
+    let (reach, contact) = reach_and_contact(pair);
     let address = match (pair["peer"].as_str(), pair["listen"].as_str()) {
         (Some(peer), _) => format!("{peer}, "),
         _ => String::new(),
@@ -84,17 +100,7 @@ pub fn status_rows(pair: &Value) -> Vec<Vec<String>> {
     let mut rows = vec![
         vec!["pair".into(), verdict],
         vec!["role".into(), role.clone()],
-        vec![
-            other.into(),
-            format!(
-                "{address}{}, {contact}",
-                if reachable {
-                    "reachable"
-                } else {
-                    "NOT reachable"
-                }
-            ),
-        ],
+        vec![other.into(), format!("{address}{reach}, {contact}")],
         vec![
             "config".into(),
             format!(
@@ -129,11 +135,7 @@ fn both_hold(pair: &Value) -> String {
 
 fn render(body: &Value) -> String {
     let role = text(&body["role"]);
-    let other = if role == "primary" {
-        "standby"
-    } else {
-        "primary"
-    };
+    let other = other_role(body);
     let mut out = String::new();
     let _ = writeln!(out, "role      {role}");
     let peer = match (body["peer"].as_str(), body["listen"].as_str()) {
@@ -141,15 +143,7 @@ fn render(body: &Value) -> String {
         (None, Some(listen)) => format!("(asks this node on {listen})"),
         (None, None) => "-".into(),
     };
-    let contact = match body["last_contact_secs"].as_u64() {
-        Some(secs) => format!("last contact {secs}s ago"),
-        None => "never in contact".into(),
-    };
-    let reachable = if body["peer_reachable"].as_bool() == Some(true) {
-        "reachable"
-    } else {
-        "NOT reachable"
-    };
+    let (reachable, contact) = reach_and_contact(body);
     let _ = writeln!(out, "{other:<9} {peer}  {reachable}, {contact}");
     let sync = if body["in_sync"].as_bool() == Some(true) {
         "in sync"
